@@ -1,0 +1,88 @@
+# Lead Recovery & Nurture Engine
+#
+#   make run     install everything, migrate + seed the local SQLite database, serve :3000
+#   make test    install test tools (and Chromium when missing), lint, type-check, run pytest
+#   make serve   production mode on one port ($PORT) against $DATABASE_URL / $REDIS_URL
+#
+# Everything lives inside the project: Python packages in .venv, bun (from the npm registry,
+# not Reflex's internet installer) in .tools. Stamp files make re-runs fast and idempotent.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+TOOLS := .tools
+BUN_VERSION := 1.4.4
+BUN := $(TOOLS)/node_modules/.bin/bun
+PORT ?= 3000
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Reflex uses the bun on PATH instead of downloading one.
+export REFLEX_USE_SYSTEM_BUN := 1
+export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help install install-test run serve test lint typecheck chromium lock bench clean
+
+help:
+	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^#   //'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-test: requirements-test.lock $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-test.lock
+	touch $@
+
+$(BUN):
+	npm install --prefix $(TOOLS) --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION)
+	@$(BUN) --version >/dev/null
+
+install: $(VENV)/.installed $(BUN)
+
+install-test: install $(VENV)/.installed-test
+
+run: install
+	$(BIN)/recovery migrate
+	$(BIN)/recovery seed-demo --if-empty
+	$(BIN)/reflex run --frontend-port 3000 --backend-port 8000
+
+serve: install
+	$(BIN)/recovery migrate
+	$(BIN)/reflex run --env prod --frontend-port $(PORT) --backend-port $(PORT)
+
+# Browser tests drive Debian's Chromium; Playwright's own browser download cannot work offline.
+chromium:
+	@command -v chromium >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+lint: install-test
+	$(BIN)/ruff check recovery_app tests bench alembic/env.py rxconfig.py
+
+typecheck: install-test
+	$(BIN)/mypy recovery_app/domain recovery_app/messaging
+
+test: install-test chromium lint typecheck
+	$(BIN)/pytest
+
+# Re-pin every dependency (needs the package index); commit both lock files.
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet pip-tools
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links --extra test \
+		-c requirements.lock -o requirements-test.lock pyproject.toml
+
+bench: install-test
+	$(BIN)/python -m bench.leads_page
+	$(BIN)/python -m bench.dispatcher
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .web .states

@@ -1,0 +1,140 @@
+"""Browser sign-in, sign-out and demo entry: plain HTML form posts that answer with a redirect.
+
+They live on the backend because only an HTTP response can set an HttpOnly cookie; the
+Reflex websocket then carries that cookie to the server, which resolves the session on every
+event, while page JavaScript never sees the token. Each post must come from one of our own
+pages (Origin check), so another site cannot sign a visitor in or out.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse
+
+from recovery_app import routes
+from recovery_app.api.deps import client_ip
+from recovery_app.db import session_scope
+from recovery_app.demo.sandbox import start_demo
+from recovery_app.domain.accounts import auth
+from recovery_app.errors import Forbidden, RateLimited, ValidationFailed
+from recovery_app.routes import safe_next
+from recovery_app.settings import get_settings, is_production
+
+router = APIRouter(prefix="/auth", include_in_schema=False)
+
+COOKIE_MAX_AGE = 30 * 24 * 3600  # the server's idle expiry decides; the cookie just persists
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def page_origin(request: Request) -> str | None:
+    """The origin of the page that posted, if it is one of ours; None otherwise."""
+    origin = request.headers.get("origin") or _origin_of(request.headers.get("referer", ""))
+    if not origin or origin == "null":
+        return None
+    if origin == _origin_of(get_settings().app_base_url):
+        return origin
+    # In development the pages (:3000) and this backend (:8000) share a host, not a port.
+    if not is_production() and urlsplit(origin).hostname == request.url.hostname:
+        return origin
+    return None
+
+
+def _to_login(origin: str, error: str, next_path: str = "", **extra: object) -> RedirectResponse:
+    query = f"error={error}"
+    if next_path:
+        query += f"&next={quote(next_path, safe='')}"
+    for key, value in extra.items():
+        query += f"&{key}={quote(str(value), safe='')}"
+    return RedirectResponse(f"{origin}{routes.LOGIN}?{query}", status_code=303)
+
+
+def _with_session(response: RedirectResponse, token: str, origin: str) -> RedirectResponse:
+    response.set_cookie(
+        auth.SESSION_COOKIE,
+        token,
+        max_age=COOKIE_MAX_AGE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=origin.startswith("https://"),
+    )
+    return response
+
+
+def _foreign_origin() -> RedirectResponse:
+    return _to_login(_origin_of(get_settings().app_base_url), "origin")
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    origin = page_origin(request)
+    if origin is None:
+        return _foreign_origin()
+    next_path = safe_next(next)
+    try:
+        with session_scope() as session:
+            outcome = auth.sign_in(
+                session,
+                email=email,
+                password=password,
+                now=datetime.now(UTC),
+                ip=client_ip(request),
+                user_agent=request.headers.get("user-agent"),
+            )
+    except ValidationFailed:
+        return _to_login(origin, "too_long", next_path)
+    if outcome.status != auth.SignInStatus.OK or outcome.token is None:
+        extra = (
+            {"wait": -(-outcome.retry_after_seconds // 60)} if outcome.retry_after_seconds else {}
+        )
+        return _to_login(origin, outcome.status, next_path, **extra)
+    return _with_session(
+        RedirectResponse(f"{origin}{next_path}", status_code=303), outcome.token, origin
+    )
+
+
+@router.post("/logout")
+def logout(request: Request) -> RedirectResponse:
+    origin = page_origin(request)
+    if origin is None:
+        return _foreign_origin()
+    with session_scope() as session:
+        auth.sign_out(
+            session, token=request.cookies.get(auth.SESSION_COOKIE), now=datetime.now(UTC)
+        )
+    response = _to_login(origin, "signed_out")
+    response.delete_cookie(auth.SESSION_COOKIE, path="/")
+    return response
+
+
+@router.post("/demo")
+def demo(request: Request) -> RedirectResponse:
+    origin = page_origin(request)
+    if origin is None:
+        return _foreign_origin()
+    try:
+        with session_scope() as session:
+            token = start_demo(
+                session,
+                now=datetime.now(UTC),
+                ip=client_ip(request),
+                user_agent=request.headers.get("user-agent"),
+            )
+    except Forbidden:
+        return _to_login(origin, "demo_disabled")
+    except RateLimited:
+        return _to_login(origin, "demo_throttled")
+    return _with_session(
+        RedirectResponse(f"{origin}{routes.LEADS}", status_code=303), token, origin
+    )

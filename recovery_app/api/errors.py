@@ -1,0 +1,63 @@
+"""Every error answers `{"error": {"code", "message", "fields"?}}`."""
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from recovery_app.errors import RateLimited, RecoveryError
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def error_body(code: str, message: str, fields: dict[str, str] | None = None) -> dict:
+    body: dict = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+async def _recovery_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RecoveryError)
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = {
+        ".".join(str(p) for p in err["loc"] if p not in ("body", "query", "path")) or "body": err[
+            "msg"
+        ]
+        for err in exc.errors()
+    }
+    return JSONResponse(
+        error_body("validation_error", "Some fields are invalid.", fields), status_code=422
+    )
+
+
+def install_error_handlers(api: FastAPI) -> None:
+    api.add_exception_handler(RecoveryError, _recovery_error)
+    api.add_exception_handler(StarletteHTTPException, _http_error)
+    api.add_exception_handler(RequestValidationError, _validation_error)

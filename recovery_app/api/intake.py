@@ -1,0 +1,310 @@
+"""Lead intake webhooks: POST /api/v1/webhooks/leads (web forms, any system with an API key or
+the shared HMAC secret) and POST /api/v1/webhooks/ghl (GoHighLevel)."""
+
+import base64
+import binascii
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import col
+from starlette.concurrency import run_in_threadpool
+
+from recovery_app import jsonbody
+from recovery_app.api.deps import client_ip
+from recovery_app.api.ratelimit import limiter
+from recovery_app.api.webhooks import BadRequest, SignatureInvalid, SignatureRequired, read_body
+from recovery_app.db import session_scope
+from recovery_app.domain.accounts import api_keys
+from recovery_app.domain.accounts.repository import tenant_by_location
+from recovery_app.domain.leads.intake import (
+    IntakePayload,
+    intake,
+    normalize,
+    parse_payload,
+    run_intake,
+)
+from recovery_app.errors import Forbidden, RecoveryError, StorageUnavailable, ValidationFailed
+from recovery_app.messaging import inbox
+from recovery_app.messaging.events import HANDLERS
+from recovery_app.models import Tenant, WebhookEvent, pk
+from recovery_app.settings import get_settings
+
+router = APIRouter(prefix="/webhooks", tags=["intake"])
+
+
+class UnsupportedMediaType(RecoveryError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+def _json(raw: bytes, content_type: str | None) -> Any:
+    if content_type and "json" not in content_type.lower():
+        raise UnsupportedMediaType(
+            f"Send JSON (Content-Type: application/json), not {content_type}."
+        )
+    try:
+        return jsonbody.loads(raw)
+    except ValueError:  # includes JSONDecodeError and UnicodeDecodeError
+        raise BadRequest("The body is not valid JSON.") from None
+
+
+def _lead_caller(headers: Any, raw: bytes) -> tuple[int | None, str]:
+    """(tenant id from the API key, or None for the shared secret; the rate-limit key)."""
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, key = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise SignatureRequired("Use Authorization: Bearer <api key>.")
+        with session_scope() as session:
+            viewer = api_keys.authenticate(session, key=key.strip(), now=datetime.now(UTC))
+        return viewer.tenant_id, f"key:{viewer.api_key_prefix}"
+    signature = headers.get("x-signature-256")
+    if not signature:
+        raise SignatureRequired("Sign the body (X-Signature-256: sha256=<hex>) or send an API key.")
+    secret = get_settings().lead_webhook_secret
+    if not secret:
+        raise SignatureRequired(
+            "LEAD_WEBHOOK_SECRET is not set on this server; send an API key instead."
+        )
+    expected = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature.strip().lower(), expected):
+        raise SignatureRequired("X-Signature-256 does not match the body.")
+    return None, "secret"
+
+
+def _tenant_for(session: Any, tenant_id: int | None, data: dict[str, Any]) -> Tenant:
+    location = data.get("location_id")
+    if tenant_id is not None:
+        tenant = session.get(Tenant, tenant_id)
+        assert tenant is not None
+        if (
+            isinstance(location, str)
+            and location.strip()
+            and location.strip() != tenant.location_id
+        ):
+            raise Forbidden(
+                "This API key belongs to another location; send leads for it with its own key."
+            )
+        return tenant
+    if isinstance(location, str) and location.strip():
+        tenant = tenant_by_location(session, location.strip())
+        if tenant is None:
+            raise ValidationFailed(
+                "Unknown location.",
+                fields={"location_id": f"no tenant has location id {location!r}"},
+            )
+        return tenant
+    tenants = (
+        session.execute(select(Tenant).where(col(Tenant.demo_expires_at).is_(None)).limit(2))
+        .scalars()
+        .all()
+    )
+    if len(tenants) == 1:
+        return tenants[0]
+    raise ValidationFailed(
+        "Which office is this lead for?",
+        fields={"location_id": "required when there are several tenants"},
+    )
+
+
+def _event_id(headers: Any, data: dict[str, Any], raw: bytes) -> str:
+    key = headers.get("idempotency-key") or data.get("external_id")
+    if isinstance(key, str | int) and str(key).strip():
+        return str(key).strip()[:200]
+    return hashlib.sha256(raw).hexdigest()
+
+
+def handle_lead(headers: Any, raw: bytes, ip: str | None, received_at: datetime) -> JSONResponse:
+    tenant_id, rate_key = _lead_caller(headers, raw)
+    data = _json(raw, headers.get("content-type"))
+    if not isinstance(data, dict):
+        raise ValidationFailed("Expected a JSON object.", fields={"body": "a JSON object"})
+    try:
+        with session_scope() as session:
+            tenant = _tenant_for(session, tenant_id, data)
+            tenant_pk, region = pk(tenant), tenant.default_region
+    except OperationalError as exc:
+        raise StorageUnavailable("Cannot reach the database; retry shortly.") from exc
+    limiter().hit(
+        rate_key if rate_key != "secret" else f"tenant:{tenant_pk}",
+        limit=get_settings().intake_rate_per_minute,
+    )
+    event_id = f"{tenant_pk}:{_event_id(headers, data, raw)}"
+    try:
+        with session_scope() as session:
+            event, _created = inbox.store(
+                session,
+                provider="leads",
+                event_id=event_id,
+                raw_body=raw.decode("utf-8"),
+                tenant_id=tenant_pk,
+                now=received_at,
+            )
+            event_pk, stored = pk(event), (event.response if event.handled_at else None)
+    except SQLAlchemyError as exc:
+        raise StorageUnavailable("Cannot store the lead right now; retry shortly.") from exc
+    if stored:  # a replay: the same answer as the first time
+        return JSONResponse(stored.get("body", {}), status_code=int(stored.get("status", 200)))
+    try:
+        person = normalize(parse_payload(data), region=region)
+    except ValidationFailed as exc:
+        _finish(event_pk, 422, exc.to_dict(), error=f"rejected: {exc.fields}")
+        raise
+
+    def work():  # type: ignore[no-untyped-def]
+        with session_scope() as session:
+            result = intake(
+                session,
+                tenant=session.get(Tenant, tenant_pk),
+                person=person,  # type: ignore[arg-type]
+                received_at=received_at,
+                via="webhook",
+                ip=ip,
+            )
+            stored_event = session.get(WebhookEvent, event_pk)
+            assert stored_event is not None
+            status = 201 if result.created else 200
+            stored_event.handled_at, stored_event.error = received_at, None
+            stored_event.response = {"status": status, "body": result.body()}
+            stored_event.attempts += 1
+            return result
+
+    try:
+        result = run_intake(work)
+    except SQLAlchemyError as exc:
+        raise StorageUnavailable("Cannot store the lead right now; retry shortly.") from exc
+    return JSONResponse(result.body(), status_code=201 if result.created else 200)
+
+
+def _finish(event_pk: int, status: int, body: dict[str, Any], *, error: str) -> None:
+    with session_scope() as session:
+        event = session.get(WebhookEvent, event_pk)
+        assert event is not None
+        event.handled_at, event.error = datetime.now(UTC), error[:2000]
+        event.response = {"status": status, "body": body}
+
+
+LEAD_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                **IntakePayload.model_json_schema(),
+                "additionalProperties": True,
+                "example": {
+                    "location_id": "harborview-austin",
+                    "first_name": "Maria",
+                    "last_name": "Lopez",
+                    "email": "maria@example.com",
+                    "phone": "+15125550123",
+                    "source": "web_form",
+                    "message": "Pre-approved, looking at 3-bed homes in Mueller",
+                    "timezone": "America/Chicago",
+                    "consent": {"sms": True, "email": True},
+                    "external_id": "form-8812",
+                    "value": 550000,
+                },
+            }
+        }
+    },
+    "required": True,
+}
+
+
+@router.post(
+    "/leads",
+    status_code=201,
+    summary="Lead intake (HMAC X-Signature-256 or Bearer API key)",
+    openapi_extra={"requestBody": LEAD_BODY},
+    responses={
+        200: {"description": "Same person: merged"},
+        400: {"description": "Not JSON"},
+        401: {"description": "Bad or missing signature/key"},
+        413: {"description": "Over 256 KiB"},
+        415: {"description": "Not JSON content"},
+        422: {"description": "Field errors"},
+        429: {"description": "Rate limited"},
+        503: {"description": "Cannot store now; retry"},
+    },
+)
+async def lead_webhook(request: Request) -> JSONResponse:
+    received_at = datetime.now(UTC)
+    raw = await read_body(request)
+    return await run_in_threadpool(
+        handle_lead, request.headers, raw, client_ip(request), received_at
+    )
+
+
+# ---------------------------------------------------------------------------- GoHighLevel
+def _public_key(text: str) -> Any:
+    """A PEM or bare base64 SPKI public key."""
+    body = "".join(line for line in text.strip().splitlines() if "-----" not in line)
+    return serialization.load_der_public_key(base64.b64decode(body))
+
+
+def verify_ghl(headers: Any, raw: bytes) -> None:
+    settings = get_settings()
+    signature = headers.get("x-ghl-signature")
+    legacy = headers.get("x-wh-signature")
+    try:
+        if signature and settings.ghl_webhook_public_key:
+            key = _public_key(settings.ghl_webhook_public_key)
+            if not isinstance(key, ed25519.Ed25519PublicKey):
+                raise SignatureInvalid("GHL_WEBHOOK_PUBLIC_KEY is not an Ed25519 key.")
+            key.verify(base64.b64decode(signature), raw)
+            return
+        if legacy and settings.ghl_webhook_rsa_public_key:
+            key = _public_key(settings.ghl_webhook_rsa_public_key)
+            if not isinstance(key, rsa.RSAPublicKey):
+                raise SignatureInvalid("GHL_WEBHOOK_RSA_PUBLIC_KEY is not an RSA key.")
+            key.verify(base64.b64decode(legacy), raw, padding.PKCS1v15(), hashes.SHA256())
+            return
+    except (InvalidSignature, binascii.Error, ValueError):
+        raise SignatureInvalid("The GoHighLevel signature does not match.") from None
+    raise SignatureRequired(
+        "Missing X-GHL-Signature (or X-WH-Signature with the legacy RSA key configured)."
+    )
+
+
+class GhlBusy(RecoveryError):
+    # GoHighLevel retries a webhook only when it gets 429.
+    code = "rate_limited"
+    status = 429
+
+
+@router.post("/ghl", summary="GoHighLevel webhooks (contacts, inbound messages)")
+async def ghl_webhook(request: Request, background: BackgroundTasks) -> JSONResponse:
+    raw = await read_body(request)
+    verify_ghl(request.headers, raw)
+    data = _json(raw, request.headers.get("content-type"))
+    if not isinstance(data, dict):
+        raise ValidationFailed("Expected a JSON object.", fields={"body": "a JSON object"})
+    event_id = str(data.get("webhookId") or hashlib.sha256(raw).hexdigest())
+
+    def store() -> tuple[int, bool]:
+        with session_scope() as session:
+            event, _ = inbox.store(
+                session,
+                provider="ghl",
+                event_id=event_id,
+                raw_body=raw.decode("utf-8"),
+                now=datetime.now(UTC),
+            )
+            return pk(event), event.handled_at is not None
+
+    try:
+        event_pk, handled = await run_in_threadpool(store)
+    except SQLAlchemyError:
+        error = GhlBusy("Cannot store the event right now; retry later.")
+        return JSONResponse(error.to_dict(), status_code=429, headers={"Retry-After": "30"})
+    if not handled:
+        background.add_task(inbox.process, event_pk, HANDLERS)  # type: ignore[arg-type]
+    return JSONResponse({"received": True})

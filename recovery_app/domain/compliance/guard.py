@@ -1,0 +1,166 @@
+"""The compliance guard: every outbound message passes it at dispatch time, not only when it was
+scheduled, because opt-outs, consent and the clock change in between.
+
+A verdict is one of: send (possibly with opt-out language added), hold until a later minute
+(quiet hours, unknown time zone, frequency cap) with the reason shown on the message, or block
+for good (opted out, suppressed, no consent, nowhere to send).
+"""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from recovery_app.domain.compliance.quiet_hours import (
+    effective_window,
+    lead_zones,
+    next_allowed,
+    phone_state,
+)
+from recovery_app.models import Channel, MessageCategory
+
+# "Compliance" messages (the one opt-out confirmation) pass even right after an opt-out.
+COMPLIANCE = "compliance"
+OPT_OUT_TEXT = "Reply STOP to opt out."
+HAS_OPT_OUT_LANGUAGE = re.compile(
+    r"\b(reply|text|send)\s+stop\b|\bstop\s+to\s+(opt|unsubscribe|end|cancel)", re.I
+)
+UNKNOWN_ZONE_RETRY = timedelta(hours=1)
+
+
+class Action(StrEnum):
+    SEND = "send"
+    HOLD = "hold"
+    BLOCK = "block"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    action: Action
+    reason: str = ""
+    detail: str = ""
+    until: datetime | None = None
+    body: str | None = None  # the body to send, when the guard changed it
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the guard needs to know; the dispatcher gathers it from the database."""
+
+    channel: Channel
+    category: str
+    body: str
+    to_address: str | None
+    lead_timezone: str | None
+    lead_phone: str | None
+    tenant_timezone: str
+    tenant_quiet_start: time | None
+    tenant_quiet_end: time | None
+    tenant_has_postal_address: bool
+    consent: bool
+    has_inbound: bool
+    opted_out: bool
+    suppressed: bool
+    prior_outbound_sms: bool
+    marketing_sent_last_24h: list[datetime]
+    marketing_cap: int
+    state_rules: dict[str, tuple[time, time]]
+
+
+def check(facts: Facts, *, now: datetime) -> Verdict:
+    """Decide what happens to one outbound message at `now`."""
+    if not facts.to_address:
+        return Verdict(
+            Action.BLOCK, "no_address", f"The lead has no {_address_word(facts.channel)}."
+        )
+    if facts.category == COMPLIANCE:
+        return Verdict(Action.SEND)
+    if facts.suppressed:
+        return Verdict(Action.BLOCK, "suppressed", "This address is on the suppression list.")
+    if facts.opted_out:
+        return Verdict(
+            Action.BLOCK, "opted_out", f"The lead opted out of {_channel_word(facts.channel)}."
+        )
+    marketing = facts.category == MessageCategory.MARKETING
+    unasked = marketing or facts.category == MessageCategory.AUTOMATED
+    # Messages we send unasked need recorded consent; a conversation the lead started carries its own.
+    if not facts.consent and (unasked or not facts.has_inbound):
+        return Verdict(
+            Action.BLOCK, "no_consent", f"No consent recorded for {_channel_word(facts.channel)}."
+        )
+    if marketing and facts.channel == Channel.EMAIL and not facts.tenant_has_postal_address:
+        return Verdict(
+            Action.BLOCK,
+            "no_postal_address",
+            "Marketing email needs the office's postal address in the footer; add it in Settings.",
+        )
+    if (
+        marketing
+        and facts.marketing_cap
+        and len(facts.marketing_sent_last_24h) >= facts.marketing_cap
+    ):
+        oldest = sorted(facts.marketing_sent_last_24h)[-facts.marketing_cap]
+        return Verdict(
+            Action.HOLD,
+            "frequency_cap",
+            f"Already {len(facts.marketing_sent_last_24h)} marketing messages in 24 h (cap {facts.marketing_cap}).",
+            until=oldest + timedelta(hours=24),
+        )
+    if unasked and facts.channel == Channel.SMS:
+        verdict = _quiet_hours(facts, now)
+        if verdict is not None:
+            return verdict
+    if (
+        facts.channel == Channel.SMS
+        and not facts.prior_outbound_sms
+        and not HAS_OPT_OUT_LANGUAGE.search(facts.body)
+    ):
+        # The first text of a conversation always tells the lead how to stop them.
+        return Verdict(Action.SEND, body=f"{facts.body.rstrip()} {OPT_OUT_TEXT}")
+    return Verdict(Action.SEND)
+
+
+def _quiet_hours(facts: Facts, now: datetime) -> Verdict | None:
+    zones = lead_zones(facts.lead_timezone, facts.lead_phone, facts.tenant_timezone)
+    if not zones:
+        return Verdict(
+            Action.HOLD,
+            "unknown_timezone",
+            "The lead's time zone is unknown (no zone, phone or tenant zone); set it on the lead.",
+            until=now + UNKNOWN_ZONE_RETRY,
+        )
+    state = phone_state(facts.lead_phone) if facts.lead_phone else None
+    window = effective_window(
+        tenant_quiet_start=facts.tenant_quiet_start,
+        tenant_quiet_end=facts.tenant_quiet_end,
+        state=state,
+        state_rules=facts.state_rules,
+    )
+    allowed_at = next_allowed(now, zones, window)
+    if allowed_at == now:
+        return None
+    local = now.astimezone(ZoneInfo(zones[0]))
+    where = f"{state} rule " if state and state in facts.state_rules else ""
+    if allowed_at is None:
+        return Verdict(
+            Action.HOLD,
+            "quiet_hours",
+            f"No minute is inside the {where}{window.label()} window in all of {', '.join(zones)}.",
+            until=now + UNKNOWN_ZONE_RETRY,
+        )
+    return Verdict(
+        Action.HOLD,
+        "quiet_hours",
+        f"{local:%H:%M} in {zones[0]} - {where}quiet hours until {window.start:%H:%M}"
+        f" (allowed {window.label()}).",
+        until=allowed_at,
+    )
+
+
+def _address_word(channel: Channel) -> str:
+    return "phone number" if channel == Channel.SMS else "email address"
+
+
+def _channel_word(channel: Channel) -> str:
+    return "texts" if channel == Channel.SMS else "email"

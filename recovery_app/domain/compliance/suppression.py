@@ -1,0 +1,47 @@
+"""The suppression list: addresses we must never message again, kept only as hashes.
+
+A SHA-256 of a normalised phone number can be brute-forced by someone who holds the table;
+the point is that no readable personal data stays after an erasure, while the promise not to
+write to that person again does.
+"""
+
+import hashlib
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from recovery_app.models import Channel, Suppression
+
+
+def address_hash(channel: Channel | str, address: str) -> str:
+    """Hash of the normalised address: E.164 phones as given, emails lower-cased."""
+    normalised = address.strip().lower() if channel == Channel.EMAIL else address.strip()
+    return hashlib.sha256(f"{channel}:{normalised}".encode()).hexdigest()
+
+
+def suppress(
+    session: Session, *, tenant_id: int, channel: Channel, address: str, reason: str
+) -> None:
+    """Add the address to the tenant's suppression list (adding it twice changes nothing)."""
+    digest = address_hash(channel, address)
+    if not is_hash_suppressed(session, tenant_id=tenant_id, channel=channel, digest=digest):
+        session.add(
+            Suppression(tenant_id=tenant_id, channel=channel, value_hash=digest, reason=reason)
+        )
+        session.flush()
+
+
+def is_suppressed(session: Session, *, tenant_id: int, channel: Channel, address: str) -> bool:
+    return is_hash_suppressed(
+        session, tenant_id=tenant_id, channel=channel, digest=address_hash(channel, address)
+    )
+
+
+def is_hash_suppressed(session: Session, *, tenant_id: int, channel: Channel, digest: str) -> bool:
+    stmt = select(col(Suppression.id)).where(
+        col(Suppression.tenant_id) == tenant_id,
+        col(Suppression.channel) == channel,
+        col(Suppression.value_hash) == digest,
+    )
+    return session.execute(stmt).first() is not None

@@ -1,0 +1,86 @@
+"""Speed to lead: the instant first SMS and email to a new lead, from the tenant's templates
+for its source (falling back to the built-in library), through the outbox and the compliance
+guard like everything else (outside quiet hours they go at the next allowed minute)."""
+
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from recovery_app.domain.campaigns.library import ensure_builtin_templates
+from recovery_app.domain.campaigns.rendering import render
+from recovery_app.messaging import outbox
+from recovery_app.models import Channel, Lead, MessageCategory, Template, Tenant, User, pk
+
+BUILTIN_FOR_SOURCE = {"open_house": "open_house_followup"}
+
+
+def template_for(session: Session, *, tenant: Tenant, source: str, channel: Channel) -> Template:
+    """The tenant's "first_response:<source>" template, else its "first_response" one, else
+    the built-in template for the source."""
+    own = (
+        session.execute(
+            select(Template).where(
+                col(Template.tenant_id) == tenant.id,
+                col(Template.channel) == channel,
+                or_(
+                    col(Template.situation) == f"first_response:{source}",
+                    col(Template.situation) == "first_response",
+                ),
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for situation in (f"first_response:{source}", "first_response"):
+        for template in own:
+            if template.situation == situation:
+                return template
+    builtin = ensure_builtin_templates(session)
+    return builtin[(BUILTIN_FOR_SOURCE.get(source, "new_web_lead"), channel)]
+
+
+def variables(session: Session, lead: Lead, tenant: Tenant) -> dict[str, str | None]:
+    agent = session.get(User, lead.assigned_user_id) if lead.assigned_user_id else None
+    attributes = lead.attributes or {}
+    interest = (
+        attributes.get("property_interest")
+        or attributes.get("property")
+        or attributes.get("address")
+        or attributes.get("listing")
+    )
+    return {
+        "first_name": lead.first_name or None,
+        "last_name": lead.last_name or None,
+        "agent_name": agent.full_name if agent else None,
+        "agent_first_name": agent.full_name.split()[0] if agent and agent.full_name else None,
+        "company_name": (tenant.sender_name or tenant.name).split(" - ")[0],
+        "property_interest": str(interest) if interest else None,
+        "city": str(attributes.get("city")) if attributes.get("city") else None,
+        "open_house_address": str(interest) if interest else None,
+    }
+
+
+def queue_first_response(session: Session, *, lead: Lead, tenant: Tenant, now: datetime) -> int:
+    """Queue the first SMS (if the lead has a number) and email (if an address); returns how many.
+    One per lead and channel, whatever retries do (the idempotency key is the lead's)."""
+    values = variables(session, lead, tenant)
+    queued = 0
+    for channel, address in ((Channel.SMS, lead.phone), (Channel.EMAIL, lead.email)):
+        if not address:
+            continue
+        template = template_for(session, tenant=tenant, source=lead.source, channel=channel)
+        outbox.enqueue(
+            session,
+            lead=lead,
+            channel=channel,
+            now=now,
+            category=MessageCategory.AUTOMATED,
+            body=render(template.body, values),
+            subject=render(template.subject or "", values) or None,
+            template_id=template.id,
+            idempotency_key=f"first-response:{pk(lead)}:{channel}",
+        )
+        queued += 1
+    return queued

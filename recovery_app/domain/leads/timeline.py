@@ -1,0 +1,297 @@
+"""What happens to a lead when something happens to it: a message goes out or comes in, its
+status moves, it opts out or back in. Messaging, webhooks, intake and campaigns call these, so
+each rule (and its activity and audit entry) lives in one place."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from recovery_app.domain.audit import service as audit
+from recovery_app.domain.notifications.service import notify
+from recovery_app.domain.scoring.service import features_of, model_for, score_lead
+from recovery_app.models import (
+    Activity,
+    ActivityKind,
+    Channel,
+    Direction,
+    Enrollment,
+    EnrollmentStatus,
+    Lead,
+    LeadStatus,
+    Message,
+    MessageCategory,
+    MessageStatus,
+    Tenant,
+    User,
+)
+
+OUT_KIND = {Channel.SMS: ActivityKind.SMS_OUT, Channel.EMAIL: ActivityKind.EMAIL_OUT}
+IN_KIND = {Channel.SMS: ActivityKind.SMS_IN, Channel.EMAIL: ActivityKind.EMAIL_IN}
+
+
+def add_activity(
+    session: Session,
+    lead: Lead,
+    kind: ActivityKind,
+    *,
+    now: datetime,
+    data: dict[str, Any] | None = None,
+    message_id: int | None = None,
+    actor_user_id: int | None = None,
+) -> Activity:
+    activity = Activity(
+        tenant_id=lead.tenant_id,
+        lead_id=lead.id,  # type: ignore[arg-type]
+        kind=kind,
+        occurred_at=now,
+        data=data or {},
+        message_id=message_id,
+        actor_user_id=actor_user_id,
+    )
+    session.add(activity)
+    lead.last_activity_at = max(lead.last_activity_at, now)
+    lead.updated_at = now
+    return activity
+
+
+def bump(session: Session, lead: Lead, **counters: int) -> None:
+    """Add to the lead's counters in one UPDATE and re-read the row. The UPDATE takes the row's
+    lock (the database's write lock on SQLite) first, so concurrent merges and replies to the
+    same lead queue up and each sees the others' work instead of overwriting it."""
+    session.flush()
+    session.execute(
+        update(Lead)
+        .where(col(Lead.id) == lead.id)
+        .values(**{name: getattr(Lead, name) + amount for name, amount in counters.items()})
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(lead)
+
+
+def set_status(
+    session: Session, lead: Lead, status: LeadStatus, *, now: datetime, reason: str | None = None
+) -> None:
+    if lead.status == status:
+        return
+    data: dict[str, Any] = {"from": str(lead.status), "to": str(status)}
+    if reason:
+        data["reason"] = reason
+    add_activity(session, lead, ActivityKind.STATUS_CHANGED, now=now, data=data)
+    lead.status, lead.status_reason, lead.status_changed_at = status, reason, now
+
+
+def rescore(session: Session, lead: Lead, *, now: datetime) -> None:
+    """Recompute the score with the tenant's model; a change is kept as a score_changed activity
+    (the score's history)."""
+    model = model_for(session.get(Tenant, lead.tenant_id))
+    result = score_lead(features_of(lead), now=now, model=model)
+    if result.score != lead.score:
+        add_activity(
+            session,
+            lead,
+            ActivityKind.SCORE_CHANGED,
+            now=now,
+            data={"from": lead.score, "to": result.score, "temperature": str(result.temperature)},
+        )
+    lead.score, lead.temperature, lead.score_factors = (
+        result.score,
+        result.temperature,
+        result.factors_json(),
+    )
+
+
+def record_outbound(session: Session, lead: Lead, message: Message, *, now: datetime) -> None:
+    """A message left (or was simulated): timeline, first response time, status new -> contacted."""
+    add_activity(
+        session,
+        lead,
+        OUT_KIND[Channel(message.channel)],
+        now=now,
+        message_id=message.id,
+        actor_user_id=message.sent_by_user_id,
+        data={"channel": str(message.channel)},
+    )
+    lead.last_outbound_at = now
+    if lead.first_response_at is None:
+        lead.first_response_at = now
+    if message.sent_by_user_id is not None:
+        touched_by_human(lead, now=now)
+    if lead.status == LeadStatus.NEW:
+        set_status(session, lead, LeadStatus.CONTACTED, now=now)
+    rescore(session, lead, now=now)
+
+
+def touched_by_human(lead: Lead, *, now: datetime) -> None:
+    """Speed to lead counts the first time a person, not automation, acted on the lead."""
+    if lead.first_human_touch_at is None:
+        lead.first_human_touch_at = now
+
+
+def record_reply(session: Session, lead: Lead, message: Message, *, now: datetime) -> None:
+    """The lead answered: engaged (or recovered, if a recovery message went out while silent),
+    campaigns stop, the score moves, and the assigned agent is told."""
+    add_activity(
+        session,
+        lead,
+        IN_KIND[Channel(message.channel)],
+        now=now,
+        message_id=message.id,
+        data={"channel": str(message.channel)},
+    )
+    bump(session, lead, inbound_count=1)
+    lead.last_inbound_at = now
+    if lead.first_reply_seconds is None and lead.first_response_at is not None:
+        lead.first_reply_seconds = max(0, int((now - lead.first_response_at).total_seconds()))
+    if lead.status == LeadStatus.SILENT:
+        recovered = session.execute(
+            select(func.count())
+            .select_from(Message)
+            .where(
+                col(Message.lead_id) == lead.id,
+                col(Message.direction) == Direction.OUTBOUND,
+                col(Message.category) == MessageCategory.MARKETING,
+                col(Message.sent_at) >= (lead.status_changed_at or lead.created_at),
+            )
+        ).scalar_one()
+        if recovered:
+            set_status(
+                session, lead, LeadStatus.RECOVERED, now=now, reason="Replied to a recovery message"
+            )
+        else:
+            set_status(session, lead, LeadStatus.ENGAGED, now=now, reason="Replied")
+    elif lead.status in (LeadStatus.NEW, LeadStatus.CONTACTED):
+        set_status(session, lead, LeadStatus.ENGAGED, now=now, reason="Replied")
+    elif lead.status == LeadStatus.LOST:
+        set_status(
+            session, lead, LeadStatus.ENGAGED, now=now, reason="Replied after being marked lost"
+        )
+    _mark_replied(session, lead, message, now=now)
+    stop_enrollments(session, lead, reason="replied", now=now)
+    add_activity(
+        session,
+        lead,
+        ActivityKind.REPLY,
+        now=now,
+        message_id=message.id,
+        data={"notify_user_id": lead.assigned_user_id},
+    )
+    rescore(session, lead, now=now)
+    agent = session.get(User, lead.assigned_user_id) if lead.assigned_user_id else None
+    if agent is not None:
+        name = f"{lead.first_name} {lead.last_name}".strip() or lead.phone or lead.email or "A lead"
+        notify(
+            session,
+            user=agent,
+            kind="reply",
+            title=f"{name} replied",
+            body=message.body[:200],
+            lead_id=lead.id,
+            now=now,
+            dedupe_key=f"reply:{message.id}",
+        )
+
+
+def _mark_replied(session: Session, lead: Lead, reply: Message, *, now: datetime) -> None:
+    """The last message we sent on the reply's channel is the one that got the answer (what
+    recovery and ROI attribution count)."""
+    answered = session.execute(
+        select(Message)
+        .where(
+            col(Message.lead_id) == lead.id,
+            col(Message.channel) == reply.channel,
+            col(Message.direction) == Direction.OUTBOUND,
+            col(Message.sent_at).is_not(None),
+        )
+        .order_by(col(Message.sent_at).desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if answered is not None and answered.replied_at is None:
+        answered.replied_at = now
+        if answered.status not in (
+            MessageStatus.UNDELIVERED,
+            MessageStatus.FAILED,
+            MessageStatus.BOUNCED,
+        ):
+            answered.status = MessageStatus.REPLIED
+
+
+def stop_enrollments(session: Session, lead: Lead, *, reason: str, now: datetime) -> int:
+    result = session.execute(
+        update(Enrollment)
+        .where(
+            col(Enrollment.lead_id) == lead.id, col(Enrollment.status) == EnrollmentStatus.ACTIVE
+        )
+        .values(
+            status=EnrollmentStatus.STOPPED, stopped_reason=reason, next_run_at=None, updated_at=now
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def opt_out(
+    session: Session, lead: Lead, channel: Channel, *, reason: str, now: datetime, actor_label: str
+) -> bool:
+    """Record an opt-out (audited); False when the lead had already opted out."""
+    field = "opted_out_sms" if channel == Channel.SMS else "opted_out_email"
+    if getattr(lead, field):
+        return False
+    setattr(lead, field, True)
+    setattr(lead, f"{field}_at", now)
+    setattr(lead, f"{field}_reason", reason[:255])
+    add_activity(
+        session,
+        lead,
+        ActivityKind.OPTED_OUT,
+        now=now,
+        data={"channel": str(channel), "reason": reason},
+    )
+    audit.record(
+        session,
+        action="lead.opted_out",
+        entity_type="lead",
+        entity_id=lead.id,
+        tenant_id=lead.tenant_id,
+        actor_label=actor_label,
+        before={field: False},
+        after={field: True, "reason": reason},
+    )
+    stop_enrollments(session, lead, reason="opted_out", now=now)
+    rescore(session, lead, now=now)
+    return True
+
+
+def opt_in(
+    session: Session, lead: Lead, channel: Channel, *, reason: str, now: datetime, actor_label: str
+) -> bool:
+    """Undo an opt-out at the lead's own request (e.g. texting START); audited."""
+    field = "opted_out_sms" if channel == Channel.SMS else "opted_out_email"
+    if not getattr(lead, field):
+        return False
+    setattr(lead, field, False)
+    setattr(lead, f"{field}_at", None)
+    setattr(lead, f"{field}_reason", None)
+    if channel == Channel.SMS:
+        lead.consent_sms = True
+    else:
+        lead.consent_email = True
+    add_activity(
+        session,
+        lead,
+        ActivityKind.OPTED_IN,
+        now=now,
+        data={"channel": str(channel), "reason": reason},
+    )
+    audit.record(
+        session,
+        action="lead.opted_in",
+        entity_type="lead",
+        entity_id=lead.id,
+        tenant_id=lead.tenant_id,
+        actor_label=actor_label,
+        before={field: True},
+        after={field: False, "reason": reason},
+    )
+    return True

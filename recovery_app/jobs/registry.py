@@ -1,0 +1,120 @@
+"""Every scheduled job: its name (for `recovery run-job NAME`), its period and what it does.
+A job takes a session and the moment of its window and returns counts for the JobRun row."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from recovery_app.demo.sandbox import purge_expired_sandboxes
+from recovery_app.models import SignInAttempt
+
+SIGN_IN_ATTEMPTS_KEPT = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    name: str
+    interval: timedelta
+    run: Callable[[Session, datetime], dict[str, Any]]
+    description: str
+
+
+def _purge_demo_sandboxes(session: Session, now: datetime) -> dict[str, int]:
+    return {"sandboxes_deleted": purge_expired_sandboxes(session, now=now)}
+
+
+def _process_webhook_inbox(session: Session, now: datetime) -> dict[str, int]:
+    from recovery_app.messaging import inbox
+    from recovery_app.messaging.events import HANDLERS
+
+    ids = inbox.pending(session, now=now)
+    # Each event is handled in a transaction of its own, so one bad event cannot block the rest.
+    session.commit()
+    for event_id in ids:
+        inbox.process(event_id, HANDLERS)
+    return {"events_retried": len(ids)}
+
+
+def _rescore_leads(session: Session, now: datetime) -> dict[str, Any]:
+    from recovery_app.domain.scoring.jobs import rescore_leads
+
+    return rescore_leads(session, now)
+
+
+def _calibrate_scoring(session: Session, now: datetime) -> dict[str, Any]:
+    from recovery_app.domain.scoring.jobs import calibrate_scoring
+
+    return calibrate_scoring(session, now)
+
+
+def _expire_lead_offers(session: Session, now: datetime) -> dict[str, Any]:
+    from recovery_app.domain.routing.service import expire_offers
+
+    return {"leads_routed": expire_offers(session, now=now)}
+
+
+def _escalate_hot_leads(session: Session, now: datetime) -> dict[str, Any]:
+    from recovery_app.domain.routing.service import escalate_untouched_hot_leads
+
+    return {"leads_escalated": escalate_untouched_hot_leads(session, now=now)}
+
+
+def _prune_sign_in_attempts(session: Session, now: datetime) -> dict[str, int]:
+    result = session.execute(
+        delete(SignInAttempt).where(col(SignInAttempt.created_at) < now - SIGN_IN_ATTEMPTS_KEPT)
+    )
+    return {"attempts_deleted": result.rowcount}  # type: ignore[attr-defined]
+
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (
+        Job(
+            "purge_demo_sandboxes",
+            timedelta(minutes=15),
+            _purge_demo_sandboxes,
+            "delete demo sandboxes older than 24 h",
+        ),
+        Job(
+            "process_webhook_inbox",
+            timedelta(minutes=1),
+            _process_webhook_inbox,
+            "retry webhook events that failed or could not be matched yet",
+        ),
+        Job(
+            "rescore_leads",
+            timedelta(hours=1),
+            _rescore_leads,
+            "rescore open leads (silence grows) and refresh each office's median budget",
+        ),
+        Job(
+            "calibrate_scoring",
+            timedelta(days=7),
+            _calibrate_scoring,
+            "fit scoring weights to each office's outcomes; keep them only if AUC improves",
+        ),
+        Job(
+            "expire_lead_offers",
+            timedelta(minutes=1),
+            _expire_lead_offers,
+            "route first-to-claim leads nobody claimed in time",
+        ),
+        Job(
+            "escalate_hot_leads",
+            timedelta(minutes=15),
+            _escalate_hot_leads,
+            "alert managers about hot leads no person has touched in time",
+        ),
+        Job(
+            "prune_sign_in_attempts",
+            timedelta(hours=6),
+            _prune_sign_in_attempts,
+            "forget sign-in attempts older than 30 days",
+        ),
+    )
+}

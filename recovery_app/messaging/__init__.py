@@ -1,0 +1,1 @@
+"""Outbound and inbound messages: outbox, dispatcher, channels, drafting."""

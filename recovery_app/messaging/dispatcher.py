@@ -1,0 +1,392 @@
+"""The dispatcher: claims due outbox rows, passes each through the compliance guard, sends it
+through its channel and records what happened.
+
+Exactly-once rules: a row is `sending` (committed) before any provider call; the provider call
+happens outside any transaction; a send whose answer never came is reconciled with the provider
+rather than repeated. Every back-end worker runs one dispatcher; the claim makes them share the
+outbox without doubles.
+"""
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from recovery_app.db import session_scope
+from recovery_app.domain.compliance import guard
+from recovery_app.domain.compliance.suppression import is_suppressed, suppress
+from recovery_app.domain.leads import timeline
+from recovery_app.messaging import repository, wake
+from recovery_app.messaging.channels import Outcome, Outgoing, SendResult, channel_for
+from recovery_app.messaging.pacing import Pacer
+from recovery_app.messaging.segments import sms_segments
+from recovery_app.messaging.unsubscribe import unsubscribe_url
+from recovery_app.models import Campaign, Channel, Lead, Message, MessageStatus, Tenant, pk
+from recovery_app.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+BACKOFF_MIN = 30.0
+BACKOFF_MAX = 3600.0
+# A claimed row not finished within this is presumed lost (crashed worker) and reconciled.
+SENDING_LEASE = timedelta(minutes=2)
+RECONCILE_AFTER = {Channel.SMS: timedelta(seconds=30), Channel.EMAIL: timedelta(minutes=10)}
+PACING_MAX_WAIT = 1.0
+IDLE_WAIT_SECONDS = 2.0
+
+# Permanent SMS errors after which the number is never tried again.
+DEAD_NUMBER_CODES = {"21211", "21214", "21614", "30005", "30006"}
+
+
+@dataclass
+class DispatchStats:
+    claimed: int = 0
+    sent: int = 0
+    held: int = 0
+    blocked: int = 0
+    retried: int = 0
+    failed: int = 0
+    unknown: int = 0
+    reconciled: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: "DispatchStats") -> None:
+        for name in (
+            "claimed",
+            "sent",
+            "held",
+            "blocked",
+            "retried",
+            "failed",
+            "unknown",
+            "reconciled",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors
+
+
+def backoff_seconds(
+    attempt: int, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
+    """30 s, 60 s, 120 s ... capped at 1 h, with jitter so retries of a burst spread out."""
+    base = min(BACKOFF_MAX, BACKOFF_MIN * 2 ** max(0, attempt - 1))
+    jittered = base * (0.75 + 0.5 * (rng or random).random())
+    return max(BACKOFF_MIN, min(BACKOFF_MAX, max(jittered, retry_after or 0.0)))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        worker: str,
+        *,
+        batch_size: int = 50,
+        pacer: Pacer | None = None,
+        clock: Callable[[], datetime] = _now,
+    ):
+        self.worker = worker
+        self.batch_size = batch_size
+        self.pacer = pacer or Pacer()
+        # The time the dispatcher lives in (tests move it forward to reach retries and mornings).
+        self.clock = clock
+
+    # ------------------------------------------------------------------ one pass
+    def run_once(self) -> DispatchStats:
+        """Reconcile stale rows, then claim and handle one batch of due ones."""
+        stats = DispatchStats()
+        with session_scope() as session:
+            stale = repository.claim_stale(
+                session, now=self.clock(), limit=self.batch_size, lease=SENDING_LEASE
+            )
+        for message_id in stale:
+            self._guarded(self._reconcile, message_id, stats)
+        with session_scope() as session:
+            due = repository.claim_due(
+                session, now=self.clock(), limit=self.batch_size, lease=SENDING_LEASE
+            )
+        stats.claimed = len(due)
+        for message_id in due:
+            self._guarded(self._process, message_id, stats)
+        return stats
+
+    def drain(self, max_passes: int = 1000) -> DispatchStats:
+        """Run passes until a pass finds nothing due (tests, benchmarks, the CLI)."""
+        total = DispatchStats()
+        for _ in range(max_passes):
+            stats = self.run_once()
+            total.add(stats)
+            if not stats.claimed and not stats.reconciled:
+                break
+        return total
+
+    def _guarded(self, step, message_id: int, stats: DispatchStats) -> None:
+        try:
+            step(message_id, stats)
+        except Exception as exc:
+            # The row stays `sending`; its lease runs out and reconciliation picks it up.
+            logger.exception("dispatching message %s failed", message_id)
+            stats.errors.append(f"{message_id}: {exc}")
+
+    # ------------------------------------------------------------------ sending
+    def _process(self, message_id: int, stats: DispatchStats) -> None:
+        settings = get_settings()
+        now = self.clock()
+        with session_scope() as session:
+            message, lead, tenant = _load(session, message_id)
+            if lead is None:  # an alert to one of our own users: no lead rules apply
+                verdict = guard.Verdict(guard.Action.SEND)
+            else:
+                verdict = guard.check(_facts(session, message, lead, tenant, now), now=now)
+            if verdict.action == guard.Action.BLOCK:
+                message.status = MessageStatus.SUPPRESSED
+                message.error_code, message.error_message = verdict.reason, verdict.detail
+                message.hold_reason, message.next_attempt_at, message.updated_at = None, None, now
+                message.attempts -= 1
+                stats.blocked += 1
+                return
+            if verdict.action == guard.Action.HOLD:
+                _hold(message, until=verdict.until or now, reason=verdict.detail, now=now)
+                stats.held += 1
+                return
+            if verdict.body:
+                message.body = verdict.body
+            message.from_address = _sender(tenant, Channel(message.channel))
+            message.hold_reason = None
+            outgoing = _outgoing(message, lead, tenant, attempted_at=now)
+            demo = tenant.is_demo or tenant.demo_expires_at is not None
+            kind = Channel(message.channel)
+        channel = channel_for(kind, demo_tenant=demo)
+        if kind == Channel.SMS and channel.provider != "sandbox":
+            slot = self.pacer.take(
+                outgoing.sender or "",
+                per_second=settings.sms_per_second_per_number,
+                max_wait=PACING_MAX_WAIT,
+            )
+            if not slot.taken:
+                with session_scope() as session:
+                    held = session.get(Message, message_id)
+                    assert held is not None
+                    _hold(
+                        held,
+                        until=self.clock() + timedelta(seconds=slot.wait_seconds),
+                        reason="Pacing: waiting for this number's next sending slot",
+                        now=self.clock(),
+                    )
+                stats.held += 1
+                return
+            if slot.wait_seconds:
+                time.sleep(slot.wait_seconds)
+        result = channel.send(outgoing)  # outside any transaction, after `sending` was committed
+        with session_scope() as session:
+            self._apply(session, message_id, result, stats)
+
+    def _reconcile(self, message_id: int, stats: DispatchStats) -> None:
+        with session_scope() as session:
+            message, lead, tenant = _load(session, message_id)
+            outgoing = _outgoing(message, lead, tenant, attempted_at=message.updated_at)
+            demo = tenant.is_demo or tenant.demo_expires_at is not None
+            kind = Channel(message.channel)
+        result = channel_for(kind, demo_tenant=demo).reconcile(outgoing)
+        stats.reconciled += 1
+        with session_scope() as session:
+            self._apply(session, message_id, result, stats)
+
+    def _apply(
+        self, session: Session, message_id: int, result: SendResult, stats: DispatchStats
+    ) -> None:
+        settings = get_settings()
+        now = self.clock()
+        message = session.get(Message, message_id)
+        assert message is not None
+        lead = session.get(Lead, message.lead_id) if message.lead_id is not None else None
+        message.provider, message.updated_at = result.provider, now
+        if result.outcome in (Outcome.SENT, Outcome.SIMULATED):
+            message.status = (
+                MessageStatus.SIMULATED
+                if result.outcome == Outcome.SIMULATED
+                else MessageStatus.SENT
+            )
+            message.provider_id = result.provider_id or message.provider_id
+            message.sent_at, message.next_attempt_at = now, None
+            message.error_code = message.error_message = None
+            if message.channel == Channel.SMS:
+                message.segments = sms_segments(message.body)
+                message.cost_microdollars = round(
+                    message.segments * settings.sms_price_per_segment * 1_000_000
+                )
+            else:
+                message.cost_microdollars = round(settings.email_price * 1_000_000)
+            if lead is not None:
+                timeline.record_outbound(session, lead, message, now=now)
+            stats.sent += 1
+            return
+        message.error_code, message.error_message = result.error_code, result.error_message
+        if result.outcome == Outcome.UNKNOWN:
+            message.next_attempt_at = now + RECONCILE_AFTER[Channel(message.channel)]
+            stats.unknown += 1
+            return
+        if result.outcome == Outcome.TRANSIENT and message.attempts < MAX_ATTEMPTS:
+            message.status = MessageStatus.QUEUED
+            message.next_attempt_at = now + timedelta(
+                seconds=backoff_seconds(message.attempts, result.retry_after_seconds)
+            )
+            stats.retried += 1
+            return
+        message.status, message.failed_at, message.next_attempt_at = MessageStatus.FAILED, now, None
+        stats.failed += 1
+        if result.outcome == Outcome.PERMANENT and lead is not None:
+            _permanent_side_effects(session, message, lead, result, now)
+
+
+def _load(session: Session, message_id: int) -> tuple[Message, Lead | None, Tenant]:
+    message = session.get(Message, message_id)
+    assert message is not None
+    lead = session.get(Lead, message.lead_id) if message.lead_id is not None else None
+    tenant = session.get(Tenant, message.tenant_id)
+    assert tenant is not None
+    return message, lead, tenant
+
+
+def _hold(message: Message, *, until: datetime, reason: str, now: datetime) -> None:
+    """Back to the queue for later; a hold is not an attempt."""
+    message.status = MessageStatus.QUEUED
+    message.next_attempt_at = until
+    message.hold_reason = reason[:255]
+    message.attempts = max(0, message.attempts - 1)
+    message.updated_at = now
+
+
+def _sender(tenant: Tenant, kind: Channel) -> str | None:
+    settings = get_settings()
+    if kind == Channel.SMS:
+        return tenant.sender_phone or settings.twilio_from_number
+    return tenant.sender_email or settings.sendgrid_from_email
+
+
+def _outgoing(
+    message: Message, lead: Lead | None, tenant: Tenant, *, attempted_at: datetime
+) -> Outgoing:
+    # Marketing rules (footer address, unsubscribe) are for leads, not for alerts to our staff.
+    email = message.channel == Channel.EMAIL and lead is not None
+    return Outgoing(
+        message_id=message.id,  # type: ignore[arg-type]
+        tenant_id=message.tenant_id,
+        to=message.to_address or "",
+        body=message.body,
+        subject=message.subject,
+        sender=message.from_address or _sender(tenant, Channel(message.channel)),
+        sender_name=tenant.sender_name or tenant.name,
+        footer_address=tenant.postal_address if email else None,
+        unsubscribe_url=unsubscribe_url(tenant_id=pk(tenant), lead_id=pk(lead))
+        if email and lead
+        else None,
+        attempted_at=attempted_at,
+    )
+
+
+def _facts(
+    session: Session, message: Message, lead: Lead, tenant: Tenant, now: datetime
+) -> guard.Facts:
+    settings = get_settings()
+    kind = Channel(message.channel)
+    cap = settings.marketing_cap_per_day
+    if message.campaign_id is not None:
+        campaign = session.get(Campaign, message.campaign_id)
+        cap = campaign.frequency_cap_per_day if campaign else cap
+    return guard.Facts(
+        channel=kind,
+        category=message.category,
+        body=message.body,
+        to_address=message.to_address,
+        lead_timezone=lead.timezone,
+        lead_phone=lead.phone,
+        tenant_timezone=tenant.timezone,
+        tenant_quiet_start=tenant.quiet_hours_start,
+        tenant_quiet_end=tenant.quiet_hours_end,
+        tenant_has_postal_address=bool((tenant.postal_address or "").strip()),
+        consent=lead.consent_sms if kind == Channel.SMS else lead.consent_email,
+        has_inbound=lead.last_inbound_at is not None,
+        opted_out=lead.opted_out_sms if kind == Channel.SMS else lead.opted_out_email,
+        suppressed=bool(message.to_address)
+        and is_suppressed(
+            session, tenant_id=pk(tenant), channel=kind, address=message.to_address or ""
+        ),
+        prior_outbound_sms=repository.prior_outbound_sms(
+            session, lead_id=pk(lead), exclude_id=pk(message)
+        ),
+        marketing_sent_last_24h=repository.marketing_sent_since(
+            session, lead_id=pk(lead), since=now - timedelta(hours=24), exclude_id=pk(message)
+        ),
+        marketing_cap=cap,
+        state_rules=settings.state_rules,
+    )
+
+
+def _permanent_side_effects(
+    session: Session, message: Message, lead: Lead, result: SendResult, now: datetime
+) -> None:
+    """What a permanent refusal teaches us about the address."""
+    if message.channel != Channel.SMS or not message.to_address:
+        return
+    if result.error_code == "21610":
+        timeline.opt_out(
+            session,
+            lead,
+            Channel.SMS,
+            reason="Carrier reports the number unsubscribed (21610)",
+            now=now,
+            actor_label="provider:twilio",
+        )
+    elif result.error_code in DEAD_NUMBER_CODES:
+        suppress(
+            session,
+            tenant_id=message.tenant_id,
+            channel=Channel.SMS,
+            address=message.to_address,
+            reason=f"undeliverable ({result.error_code})",
+        )
+
+
+async def run_forever(dispatcher: Dispatcher) -> None:
+    """The back-end loop: a pass whenever a commit queued something, else every 2 s."""
+    loop = asyncio.get_running_loop()
+    signal = asyncio.Event()
+    wake.attach(loop, signal)
+    try:
+        while True:
+            try:
+                stats = await asyncio.to_thread(dispatcher.run_once)
+            except Exception:
+                logger.exception("dispatcher pass failed")
+                stats = DispatchStats()
+            if stats.claimed or stats.reconciled:
+                continue  # there may be more
+            signal.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), timeout=IDLE_WAIT_SECONDS)
+    finally:
+        wake.detach()
+
+
+@contextlib.asynccontextmanager
+async def embedded_dispatcher() -> AsyncIterator[None]:
+    """Reflex lifespan task: every back-end worker dispatches the shared outbox."""
+    from recovery_app.jobs.scheduler import worker_id
+
+    task = asyncio.create_task(run_forever(Dispatcher(worker_id())), name="outbox-dispatcher")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,344 @@
+"""What provider events mean for messages and leads: inbound texts (replies, STOP/START/HELP,
+free-text opt-outs), Twilio delivery statuses and SendGrid email events."""
+
+import json
+import re
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from recovery_app.domain.compliance.suppression import suppress
+from recovery_app.domain.leads import timeline
+from recovery_app.domain.scoring.service import temperature_for
+from recovery_app.messaging import outbox, repository
+from recovery_app.messaging.dispatcher import DEAD_NUMBER_CODES
+from recovery_app.messaging.inbox import Handler, Unmatched
+from recovery_app.models import (
+    ActivityKind,
+    Channel,
+    Direction,
+    Lead,
+    LeadStatus,
+    Message,
+    MessageStatus,
+    Tenant,
+    WebhookEvent,
+    pk,
+)
+
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+START_WORDS = {"START", "UNSTOP", "YES"}
+HELP_WORDS = {"HELP", "INFO"}
+# Opt-outs Twilio's keyword filter does not catch; we confirm these ourselves, once.
+FREE_TEXT_OPT_OUT = re.compile(
+    r"\bstop\s+(texting|messaging|contacting|sending|calling)\b|\bremove\s+me\b|\btake\s+me\s+off\b|"
+    r"\bunsubscribe\s+me\b|\bopt\s+me\s+out\b|\b(don'?t|do\s+not)\s+(text|message|contact)\s+me\b|"
+    r"\bno\s+more\s+(texts|messages)\b|\bleave\s+me\s+alone\b|\bno\s+m[aá]s\b|\bbasta\b",
+    re.IGNORECASE,
+)
+
+# Order of delivery states: an event never moves a message back.
+RANK = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.SENDING: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.SIMULATED: 2,
+    MessageStatus.DELIVERED: 3,
+    MessageStatus.UNDELIVERED: 3,
+    MessageStatus.FAILED: 3,
+    MessageStatus.OPENED: 4,
+    MessageStatus.CLICKED: 5,
+    MessageStatus.BOUNCED: 6,
+    MessageStatus.REPLIED: 7,
+}
+TWILIO_STATUS = {
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.DELIVERED,
+    "undelivered": MessageStatus.UNDELIVERED,
+    "failed": MessageStatus.FAILED,
+    "canceled": MessageStatus.FAILED,
+}
+
+
+def form(event: WebhookEvent) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(event.raw_body, keep_blank_values=True).items()}
+
+
+def e164(number: str) -> str | None:
+    try:
+        parsed = phonenumbers.parse(number, "US")
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def tenant_for_number(session: Session, number: str) -> Tenant | None:
+    """The tenant that owns the number a text was sent to; with one tenant, that one."""
+    tenant = (
+        session.execute(select(Tenant).where(col(Tenant.sender_phone) == number)).scalars().first()
+    )
+    if tenant is not None:
+        return tenant
+    tenants = (
+        session.execute(select(Tenant).where(col(Tenant.demo_expires_at).is_(None)).limit(2))
+        .scalars()
+        .all()
+    )
+    return tenants[0] if len(tenants) == 1 else None
+
+
+def _lead_for(session: Session, tenant: Tenant, phone: str, now: datetime) -> Lead:
+    lead = session.execute(
+        select(Lead).where(col(Lead.tenant_id) == tenant.id, col(Lead.phone) == phone)
+    ).scalar_one_or_none()
+    if lead is not None:
+        return lead
+    # Someone texted our number first: they are a new lead (texting in is not marketing consent).
+    lead = Lead(
+        tenant_id=pk(tenant),
+        phone=phone,
+        source="sms",
+        status=LeadStatus.NEW,
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
+        temperature=temperature_for(0),
+    )
+    session.add(lead)
+    session.flush()
+    timeline.add_activity(
+        session, lead, ActivityKind.FORM_SUBMITTED, now=now, data={"source": "sms"}
+    )
+    return lead
+
+
+def twilio_inbound(session: Session, event: WebhookEvent, now: datetime) -> None:
+    params = form(event)
+    sid, body = params.get("MessageSid", ""), params.get("Body", "")
+    sender, receiver = e164(params.get("From", "")), e164(params.get("To", ""))
+    if not sender or not receiver:
+        raise Unmatched("From/To is not a phone number", final=True)
+    tenant = tenant_for_number(session, receiver)
+    if tenant is None:
+        raise Unmatched(f"no tenant sends from {receiver}", final=True)
+    event.tenant_id = tenant.id
+    lead = _lead_for(session, tenant, sender, now)
+    message = Message(
+        tenant_id=pk(tenant),
+        lead_id=pk(lead),
+        channel=Channel.SMS,
+        direction=Direction.INBOUND,
+        status=MessageStatus.RECEIVED,
+        body=body,
+        to_address=receiver,
+        from_address=sender,
+        idempotency_key=f"in:twilio:{sid}",
+        provider="twilio",
+        provider_id=sid,
+        created_at=now,
+        updated_at=now,
+        sent_at=now,
+    )
+    session.add(message)
+    session.flush()
+    keyword = body.strip().upper().rstrip(".!")
+    actor = "webhook:twilio"
+    if keyword in STOP_WORDS:
+        timeline.add_activity(
+            session,
+            lead,
+            ActivityKind.SMS_IN,
+            now=now,
+            message_id=message.id,
+            data={"keyword": keyword},
+        )
+        timeline.opt_out(
+            session, lead, Channel.SMS, reason=f"Replied {keyword}", now=now, actor_label=actor
+        )
+    elif keyword in START_WORDS:
+        timeline.add_activity(
+            session,
+            lead,
+            ActivityKind.SMS_IN,
+            now=now,
+            message_id=message.id,
+            data={"keyword": keyword},
+        )
+        timeline.opt_in(
+            session, lead, Channel.SMS, reason=f"Replied {keyword}", now=now, actor_label=actor
+        )
+    elif keyword in HELP_WORDS:
+        # Twilio answers HELP itself with the sender's help text; we only keep the record.
+        timeline.add_activity(
+            session,
+            lead,
+            ActivityKind.SMS_IN,
+            now=now,
+            message_id=message.id,
+            data={"keyword": keyword},
+        )
+    elif FREE_TEXT_OPT_OUT.search(body):
+        timeline.add_activity(
+            session,
+            lead,
+            ActivityKind.SMS_IN,
+            now=now,
+            message_id=message.id,
+            data={"opt_out": True},
+        )
+        if timeline.opt_out(
+            session,
+            lead,
+            Channel.SMS,
+            reason=f"Asked to stop: {body.strip()[:80]}",
+            now=now,
+            actor_label=actor,
+        ):
+            company = tenant.sender_name or tenant.name
+            outbox.enqueue(
+                session,
+                lead=lead,
+                channel=Channel.SMS,
+                now=now,
+                category="compliance",
+                idempotency_key=f"optout-confirm:{sid}",
+                body=f"You're unsubscribed from {company} texts and won't get more. Reply START to resubscribe.",
+            )
+    else:
+        timeline.record_reply(session, lead, message, now=now)
+
+
+def twilio_status(session: Session, event: WebhookEvent, now: datetime) -> None:
+    params = form(event)
+    message = repository.by_provider_id(
+        session, provider="twilio", provider_id=params.get("MessageSid", "")
+    )
+    if message is None:
+        raise Unmatched(f"no message with MessageSid {params.get('MessageSid')}")
+    event.tenant_id = message.tenant_id
+    status = TWILIO_STATUS.get(params.get("MessageStatus", "").lower())
+    code = params.get("ErrorCode") or None
+    if status is None or RANK[status] <= RANK.get(MessageStatus(message.status), 0):
+        return
+    message.status, message.updated_at = status, now
+    if status == MessageStatus.DELIVERED:
+        message.delivered_at = now
+    elif status in (MessageStatus.UNDELIVERED, MessageStatus.FAILED):
+        message.failed_at = now
+        message.error_code = code
+        message.error_message = f"Twilio reported {status}" + (f" ({code})" if code else "")
+        lead = session.get(Lead, message.lead_id)
+        assert lead is not None
+        if code == "21610":
+            timeline.opt_out(
+                session,
+                lead,
+                Channel.SMS,
+                reason="Carrier reports the number unsubscribed (21610)",
+                now=now,
+                actor_label="webhook:twilio",
+            )
+        elif code in DEAD_NUMBER_CODES and message.to_address:
+            suppress(
+                session,
+                tenant_id=message.tenant_id,
+                channel=Channel.SMS,
+                address=message.to_address,
+                reason=f"undeliverable ({code})",
+            )
+
+
+SENDGRID_STATUS = {
+    "processed": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "open": MessageStatus.OPENED,
+    "click": MessageStatus.CLICKED,
+    "bounce": MessageStatus.BOUNCED,
+    "dropped": MessageStatus.BOUNCED,
+}
+EMAIL_OPT_OUTS = {"bounce", "dropped", "spamreport", "unsubscribe", "group_unsubscribe"}
+# Addresses that are dead or complained: never written to again, even after a re-import.
+EMAIL_SUPPRESS = {"bounce", "dropped", "spamreport"}
+
+
+def sendgrid_event(session: Session, event: WebhookEvent, now: datetime) -> None:
+    data = json.loads(event.raw_body)
+    raw_id = str(data.get("message_id", ""))
+    if not raw_id.isdigit():
+        raise Unmatched("no message_id custom argument", final=True)
+    message = session.get(Message, int(raw_id))
+    if (
+        message is None
+        or message.channel != Channel.EMAIL
+        or message.direction != Direction.OUTBOUND
+    ):
+        raise Unmatched(f"no outbound email with id {raw_id}", final=True)
+    event.tenant_id = message.tenant_id
+    kind = str(data.get("event", ""))
+    at = (
+        datetime.fromtimestamp(int(data["timestamp"]), UTC)
+        if str(data.get("timestamp", "")).isdigit()
+        else now
+    )
+    lead = session.get(Lead, message.lead_id)
+    assert lead is not None
+    if not message.provider_id and data.get("sg_message_id"):
+        message.provider_id = str(data["sg_message_id"]).split(".")[0][:64]
+    status = SENDGRID_STATUS.get(kind)
+    if status is not None and RANK[status] > RANK.get(MessageStatus(message.status), 0):
+        message.status, message.updated_at = status, now
+        if status == MessageStatus.DELIVERED:
+            message.delivered_at = at
+        elif status == MessageStatus.BOUNCED:
+            message.failed_at = at
+            message.error_code = kind
+            message.error_message = str(data.get("reason") or data.get("type") or kind)[:500]
+    if kind == "open" and message.opened_at is None:
+        message.opened_at = at
+        timeline.add_activity(session, lead, ActivityKind.EMAIL_OPEN, now=at, message_id=message.id)
+    elif kind == "click" and message.clicked_at is None:
+        message.clicked_at = at
+        timeline.add_activity(
+            session,
+            lead,
+            ActivityKind.EMAIL_CLICK,
+            now=at,
+            message_id=message.id,
+            data={"url": str(data.get("url", ""))[:500]},
+        )
+    if kind in EMAIL_OPT_OUTS:
+        timeline.opt_out(
+            session,
+            lead,
+            Channel.EMAIL,
+            reason=f"SendGrid {kind}",
+            now=now,
+            actor_label="webhook:sendgrid",
+        )
+        if kind in EMAIL_SUPPRESS and message.to_address:
+            suppress(
+                session,
+                tenant_id=message.tenant_id,
+                channel=Channel.EMAIL,
+                address=message.to_address,
+                reason=f"sendgrid {kind}",
+            )
+
+
+def _ghl(session: Session, event: WebhookEvent, now: datetime) -> None:
+    from recovery_app.domain.leads import ghl
+
+    ghl.handle(session, event, now)
+
+
+HANDLERS: dict[str, Handler] = {
+    "twilio_sms": twilio_inbound,
+    "twilio_status": twilio_status,
+    "sendgrid": sendgrid_event,
+    "ghl": _ghl,
+}

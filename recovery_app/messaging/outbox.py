@@ -1,0 +1,138 @@
+"""The outbox: every send starts as a `queued` Message row, written in the same transaction as
+the change that caused it, under an idempotency key that makes a second enqueue of the same
+cause return the first row instead of a second message."""
+
+from datetime import datetime
+
+from sqlalchemy import event, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from recovery_app.errors import ValidationFailed
+from recovery_app.messaging import wake
+from recovery_app.models import (
+    Channel,
+    Direction,
+    Lead,
+    Message,
+    MessageCategory,
+    MessageStatus,
+    User,
+    pk,
+)
+
+MAX_SMS_LENGTH = 1600  # Twilio's limit (10 segments); templates stay far below it
+MAX_EMAIL_LENGTH = 100_000
+
+
+def enqueue(
+    session: Session,
+    *,
+    lead: Lead,
+    channel: Channel,
+    body: str,
+    idempotency_key: str,
+    now: datetime,
+    category: MessageCategory | str = MessageCategory.CONVERSATIONAL,
+    subject: str | None = None,
+    send_at: datetime | None = None,
+    campaign_id: int | None = None,
+    campaign_step_id: int | None = None,
+    enrollment_id: int | None = None,
+    template_id: int | None = None,
+    sent_by_user_id: int | None = None,
+    request_id: str | None = None,
+) -> Message:
+    """Queue one outbound message; the same `idempotency_key` always yields the same row."""
+    existing = session.execute(
+        select(Message).where(col(Message.idempotency_key) == idempotency_key)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    body = body.strip()
+    limit = MAX_SMS_LENGTH if channel == Channel.SMS else MAX_EMAIL_LENGTH
+    if not body or len(body) > limit:
+        raise ValidationFailed(
+            "Message body is empty or too long.", fields={"body": f"1 to {limit} characters"}
+        )
+    if channel == Channel.EMAIL and not (subject or "").strip():
+        raise ValidationFailed("An email needs a subject.", fields={"subject": "required"})
+    message = Message(
+        tenant_id=lead.tenant_id,
+        lead_id=pk(lead),
+        channel=channel,
+        direction=Direction.OUTBOUND,
+        category=MessageCategory(category),
+        status=MessageStatus.QUEUED,
+        to_address=lead.phone if channel == Channel.SMS else lead.email,
+        subject=(subject or "").strip()[:255] or None,
+        body=body,
+        idempotency_key=idempotency_key[:200],
+        next_attempt_at=send_at or now,
+        campaign_id=campaign_id,
+        campaign_step_id=campaign_step_id,
+        enrollment_id=enrollment_id,
+        template_id=template_id,
+        sent_by_user_id=sent_by_user_id,
+        request_id=request_id,
+        created_at=now,
+        updated_at=now,
+    )
+    return _insert_once(session, message)
+
+
+def _insert_once(session: Session, message: Message) -> Message:
+    """Insert `message` unless its idempotency key is taken; the dispatcher wakes on commit."""
+    try:
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        # Another transaction queued the same cause first: theirs is the message.
+        return session.execute(
+            select(Message).where(col(Message.idempotency_key) == message.idempotency_key)
+        ).scalar_one()
+    session.info["wake_dispatcher"] = True
+    return message
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_after_commit(session: Session) -> None:
+    """Queued messages go out right after the commit that queued them, not on the next tick."""
+    if session.info.pop("wake_dispatcher", False):
+        wake.notify()
+
+
+def enqueue_internal(
+    session: Session,
+    *,
+    user: User,
+    channel: Channel,
+    body: str,
+    idempotency_key: str,
+    now: datetime,
+    subject: str | None = None,
+) -> Message:
+    """A message to one of our own users (an alert), through the same outbox and dispatcher."""
+    existing = session.execute(
+        select(Message).where(col(Message.idempotency_key) == idempotency_key)
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    message = Message(
+        tenant_id=user.tenant_id,
+        lead_id=None,
+        recipient_user_id=user.id,
+        channel=channel,
+        direction=Direction.OUTBOUND,
+        category=MessageCategory.INTERNAL,
+        status=MessageStatus.QUEUED,
+        to_address=user.phone if channel == Channel.SMS else user.email,
+        subject=(subject or "Lead Recovery")[:255],
+        body=body.strip()[: MAX_SMS_LENGTH if channel == Channel.SMS else MAX_EMAIL_LENGTH],
+        idempotency_key=idempotency_key[:200],
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    return _insert_once(session, message)

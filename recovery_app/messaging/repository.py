@@ -1,0 +1,109 @@
+"""Outbox queries: claiming due and stale rows, and the facts the compliance guard needs."""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from recovery_app.models import Channel, Direction, Message, MessageCategory, MessageStatus
+
+# Statuses meaning the message reached the provider (or the sandbox).
+LEFT = (
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.OPENED,
+    MessageStatus.CLICKED,
+    MessageStatus.SIMULATED,
+)
+
+
+def _claim(
+    session: Session,
+    *,
+    status: MessageStatus,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    bump_attempts: bool,
+) -> list[int]:
+    """Atomically take up to `limit` due rows in `status`: one UPDATE over a SKIP LOCKED subquery
+    on PostgreSQL (claimers never wait for or double-take each other's rows), the same single
+    statement on SQLite, where it holds the database's write lock."""
+    due = (
+        select(col(Message.id))
+        .where(
+            col(Message.status) == status,
+            col(Message.direction) == Direction.OUTBOUND,
+            col(Message.next_attempt_at) <= now,
+        )
+        .order_by(col(Message.next_attempt_at), col(Message.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    values: dict = {
+        "status": MessageStatus.SENDING,
+        "next_attempt_at": now + lease,
+        "updated_at": now,
+    }
+    if bump_attempts:
+        values["attempts"] = col(Message.attempts) + 1
+    stmt = (
+        update(Message)
+        .where(col(Message.id).in_(due.scalar_subquery()), col(Message.status) == status)
+        .values(**values)
+        .returning(col(Message.id))
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(i for i in session.execute(stmt).scalars() if i is not None)
+
+
+def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[int]:
+    """Queued messages whose time has come, marked `sending` with one more attempt."""
+    return _claim(
+        session, status=MessageStatus.QUEUED, now=now, limit=limit, lease=lease, bump_attempts=True
+    )
+
+
+def claim_stale(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[int]:
+    """`sending` messages past their lease: the answer never came (a timeout or a crashed
+    worker). They are reconciled with the provider, not simply sent again."""
+    return _claim(
+        session,
+        status=MessageStatus.SENDING,
+        now=now,
+        limit=limit,
+        lease=lease,
+        bump_attempts=False,
+    )
+
+
+def prior_outbound_sms(session: Session, *, lead_id: int, exclude_id: int) -> bool:
+    stmt = select(col(Message.id)).where(
+        col(Message.lead_id) == lead_id,
+        col(Message.channel) == Channel.SMS,
+        col(Message.direction) == Direction.OUTBOUND,
+        col(Message.status).in_(LEFT),
+        col(Message.id) != exclude_id,
+    )
+    return session.execute(stmt.limit(1)).first() is not None
+
+
+def marketing_sent_since(
+    session: Session, *, lead_id: int, since: datetime, exclude_id: int
+) -> list[datetime]:
+    stmt = select(col(Message.sent_at)).where(
+        col(Message.lead_id) == lead_id,
+        col(Message.direction) == Direction.OUTBOUND,
+        col(Message.category) == MessageCategory.MARKETING,
+        col(Message.sent_at) >= since,
+        col(Message.id) != exclude_id,
+    )
+    return [moment for moment in session.execute(stmt).scalars() if moment is not None]
+
+
+def by_provider_id(session: Session, *, provider: str, provider_id: str) -> Message | None:
+    stmt = select(Message).where(
+        col(Message.provider) == provider, col(Message.provider_id) == provider_id
+    )
+    return session.execute(stmt).scalars().first()

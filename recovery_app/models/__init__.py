@@ -1,0 +1,71 @@
+"""Every table, imported here so `SQLModel.metadata` (and Alembic) sees the whole schema."""
+
+from recovery_app.models.account import (
+    ApiKey,
+    LeadOffer,
+    Notification,
+    SignInAttempt,
+    User,
+    UserSession,
+)
+from recovery_app.models.base import pk
+from recovery_app.models.campaign import Campaign, CampaignStep, Enrollment, Template
+from recovery_app.models.conversion import Conversion
+from recovery_app.models.enums import (
+    ActivityKind,
+    CampaignGoal,
+    CampaignStatus,
+    Channel,
+    Direction,
+    EnrollmentStatus,
+    LeadStatus,
+    MessageCategory,
+    MessageStatus,
+    Role,
+    Temperature,
+)
+from recovery_app.models.lead import Activity, Lead
+from recovery_app.models.message import Message
+from recovery_app.models.system import (
+    AuditLog,
+    JobRun,
+    SchedulerLease,
+    Suppression,
+    WebhookEvent,
+)
+from recovery_app.models.tenant import Tenant
+
+__all__ = [
+    "Activity",
+    "ActivityKind",
+    "ApiKey",
+    "AuditLog",
+    "Campaign",
+    "CampaignGoal",
+    "CampaignStatus",
+    "CampaignStep",
+    "Channel",
+    "Conversion",
+    "Direction",
+    "Enrollment",
+    "EnrollmentStatus",
+    "JobRun",
+    "Lead",
+    "LeadOffer",
+    "LeadStatus",
+    "Message",
+    "MessageCategory",
+    "MessageStatus",
+    "Notification",
+    "Role",
+    "SchedulerLease",
+    "SignInAttempt",
+    "Suppression",
+    "Temperature",
+    "Template",
+    "Tenant",
+    "User",
+    "UserSession",
+    "WebhookEvent",
+    "pk",
+]

@@ -1,0 +1,112 @@
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from recovery_app.models.base import (
+    created_field,
+    fk_field,
+    id_field,
+    json_field,
+    str_field,
+    text_field,
+    when_field,
+)
+from recovery_app.models.enums import LeadStatus, Temperature
+
+
+class Lead(SQLModel, table=True):
+    """One person who asked about a home or a policy, in one tenant."""
+
+    __tablename__ = "leads"
+
+    id: int | None = id_field()
+    tenant_id: int = fk_field("tenants.id")
+    external_id: str | None = str_field(128)
+    crm_contact_id: str | None = str_field(64)
+    first_name: str = str_field(100, "", nullable=False)
+    last_name: str = str_field(100, "", nullable=False)
+    # Lower-cased; unique per tenant together with `phone` (E.164): one lead per person.
+    email: str | None = str_field(254)
+    phone: str | None = str_field(20)
+    source: str = str_field(40, "web_form", nullable=False)
+    message: str | None = text_field()
+    timezone: str | None = str_field(64)
+    status: LeadStatus = str_field(16, LeadStatus.NEW, nullable=False)
+    status_reason: str | None = str_field(255)
+    score: int = Field(default=0, nullable=False)
+    temperature: Temperature = str_field(8, Temperature.COLD, nullable=False)
+    # [{"factor": "source", "label": "Referral", "points": 20}, ...]; sums to `score`.
+    score_factors: list = json_field(list)
+    assigned_user_id: int | None = fk_field("users.id", nullable=True)
+    tags: list = json_field(list)
+    # Keys a form sent that have no column (kept, shown, usable as template variables).
+    attributes: dict = json_field()
+    est_value_cents: int | None = Field(default=None, sa_type=BigInteger())
+    # How often the person reached us: form submissions (merged) and replies. Scoring reads these.
+    submissions: int = Field(default=1, nullable=False)
+    inbound_count: int = Field(default=0, nullable=False)
+    # Seconds from our first message to their first reply (None until they reply).
+    first_reply_seconds: int | None = Field(default=None)
+
+    consent_sms: bool = Field(default=False, nullable=False)
+    consent_email: bool = Field(default=False, nullable=False)
+    # Where consent came from: {"source", "text", "ip", "at"}; audited when it changes.
+    consent_evidence: dict = json_field()
+    opted_out_sms: bool = Field(default=False, nullable=False)
+    opted_out_sms_at: datetime | None = when_field()
+    opted_out_sms_reason: str | None = str_field(255)
+    opted_out_email: bool = Field(default=False, nullable=False)
+    opted_out_email_at: datetime | None = when_field()
+    opted_out_email_reason: str | None = str_field(255)
+
+    created_at: datetime = created_field()
+    updated_at: datetime = created_field()
+    first_response_at: datetime | None = when_field()
+    last_inbound_at: datetime | None = when_field()
+    last_outbound_at: datetime | None = when_field()
+    last_activity_at: datetime = created_field()
+    status_changed_at: datetime | None = when_field()
+    snoozed_until: datetime | None = when_field()
+    # Speed to lead: the first time a person (not automation) acted on the lead.
+    first_human_touch_at: datetime | None = when_field()
+    escalated_at: datetime | None = when_field()
+    converted_at: datetime | None = when_field()
+
+    __table_args__ = (
+        # NULLs are distinct in both SQLite and PostgreSQL, so leads with only one of the two
+        # contact points never collide on the missing one.
+        UniqueConstraint("tenant_id", "phone", name="uq_leads_tenant_phone"),
+        UniqueConstraint("tenant_id", "email", name="uq_leads_tenant_email"),
+        Index("ix_leads_tenant_status_activity", "tenant_id", "status", "last_activity_at"),
+        Index("ix_leads_tenant_score", "tenant_id", "score"),
+        Index("ix_leads_tenant_created", "tenant_id", "created_at"),
+        Index("ix_leads_tenant_activity", "tenant_id", "last_activity_at"),
+        Index(
+            "ix_leads_tenant_temperature_activity", "tenant_id", "temperature", "last_activity_at"
+        ),
+        Index("ix_leads_tenant_assigned_status", "tenant_id", "assigned_user_id", "status"),
+        Index("ix_leads_tenant_source", "tenant_id", "source"),
+        Index("ix_leads_tenant_external", "tenant_id", "external_id"),
+    )
+
+
+class Activity(SQLModel, table=True):
+    """Something that happened to a lead; the lead's timeline is its activities in order."""
+
+    __tablename__ = "activities"
+
+    id: int | None = id_field()
+    tenant_id: int = fk_field("tenants.id")
+    lead_id: int = fk_field("leads.id", ondelete="CASCADE")
+    kind: str = str_field(32, nullable=False)
+    occurred_at: datetime = created_field()
+    actor_user_id: int | None = fk_field("users.id", nullable=True)
+    message_id: int | None = fk_field("messages.id", nullable=True)
+    data: dict = json_field()
+
+    __table_args__ = (
+        Index("ix_activities_lead_occurred", "lead_id", "occurred_at"),
+        Index("ix_activities_tenant_occurred", "tenant_id", "occurred_at"),
+        Index("ix_activities_tenant_kind_occurred", "tenant_id", "kind", "occurred_at"),
+    )

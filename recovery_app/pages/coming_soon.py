@@ -1,0 +1,37 @@
+"""Pages whose features have not been built yet say so plainly: no sample numbers."""
+
+import reflex as rx
+
+from recovery_app import routes
+from recovery_app.components.layout import page
+from recovery_app.states.session import SessionState
+
+
+def _coming_soon(title: str, what: str) -> rx.Component:
+    return rx.vstack(
+        rx.heading(title, size="6"),
+        rx.callout(f"Not built yet: {what}", icon="construction", color_scheme="gray"),
+        spacing="4",
+    )
+
+
+@page(route=routes.DASHBOARD, title="Dashboard", on_load=SessionState.load_frame)
+def dashboard_page() -> rx.Component:
+    return _coming_soon(
+        "Dashboard", "live speed-to-lead metrics, the recovery funnel and the activity feed."
+    )
+
+
+@page(route=routes.CAMPAIGNS, title="Campaigns", on_load=SessionState.load_manager_frame)
+def campaigns_page() -> rx.Component:
+    return _coming_soon("Campaigns", "the campaign wizard and per-campaign performance.")
+
+
+@page(route=routes.SCORING, title="Scoring", on_load=SessionState.load_manager_frame)
+def scoring_page() -> rx.Component:
+    return _coming_soon("Scoring", "the scoring heatmap and the priority call queue.")
+
+
+@page(route=routes.ROI, title="ROI", on_load=SessionState.load_manager_frame)
+def roi_page() -> rx.Component:
+    return _coming_soon("ROI", "revenue recovered against message, AI and agent-time costs.")

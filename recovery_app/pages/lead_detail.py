@@ -1,0 +1,227 @@
+"""One lead: contact, consent, score factors, recent timeline; managers can export or erase."""
+
+import reflex as rx
+
+from recovery_app import routes
+from recovery_app.components.badges import status_badge, temperature_badge
+from recovery_app.components.layout import page
+from recovery_app.states.lead_detail import (
+    FactorRow,
+    LeadDetailState,
+    MessageRow,
+    SpeedRow,
+    TimelineRow,
+)
+
+
+def _field(label: str, value: rx.Var | str, **props) -> rx.Component:
+    return rx.hstack(
+        rx.text(label, size="2", color_scheme="gray", width="9rem"),
+        rx.text(value, size="2", **props),
+        align="start",
+    )
+
+
+def _consent(label: str, consent: rx.Var[bool], opted_out: rx.Var[str]) -> rx.Component:
+    return rx.hstack(
+        rx.text(label, size="2", color_scheme="gray", width="9rem"),
+        rx.cond(
+            opted_out != "",
+            rx.badge(rx.icon("ban", size=12), "Opted out: ", opted_out, color_scheme="red"),
+            rx.cond(
+                consent,
+                rx.badge(rx.icon("check", size=12), "Consented", color_scheme="green"),
+                rx.badge("No consent recorded", color_scheme="gray"),
+            ),
+        ),
+        align="center",
+    )
+
+
+def _gdpr_tools() -> rx.Component:
+    return rx.cond(
+        LeadDetailState.is_manager,
+        rx.hstack(
+            rx.button(
+                rx.icon("download", size=14),
+                "Export data (JSON)",
+                variant="soft",
+                on_click=LeadDetailState.export_data,
+                id="export-lead",
+            ),
+            rx.alert_dialog.root(
+                rx.alert_dialog.trigger(
+                    rx.button(
+                        rx.icon("eraser", size=14),
+                        "Erase lead",
+                        color_scheme="red",
+                        variant="soft",
+                        id="erase-lead",
+                    )
+                ),
+                rx.alert_dialog.content(
+                    rx.alert_dialog.title("Erase this lead?"),
+                    rx.alert_dialog.description(
+                        "Names, phone, email, messages and form data are removed for good. The phone "
+                        "and email stay on the suppression list (as hashes) so they are never messaged "
+                        "again. Counts and revenue keep the anonymous record. This cannot be undone.",
+                        size="2",
+                    ),
+                    rx.hstack(
+                        rx.alert_dialog.cancel(
+                            rx.button("Cancel", variant="soft", color_scheme="gray")
+                        ),
+                        rx.alert_dialog.action(
+                            rx.button(
+                                "Erase",
+                                color_scheme="red",
+                                on_click=LeadDetailState.erase,
+                                id="confirm-erase",
+                            )
+                        ),
+                        justify="end",
+                        spacing="3",
+                        margin_top="1rem",
+                    ),
+                ),
+            ),
+            spacing="3",
+        ),
+    )
+
+
+def _factor(row: FactorRow) -> rx.Component:
+    return rx.table.row(rx.table.cell(row["label"]), rx.table.cell(row["points"]))
+
+
+def _speed(row: SpeedRow) -> rx.Component:
+    return _field(row["label"], row["value"])
+
+
+def _event(row: TimelineRow) -> rx.Component:
+    return rx.hstack(
+        rx.badge(row["kind"], variant="surface", min_width="8rem"),
+        rx.text(row["when"], size="1", color_scheme="gray", min_width="6rem"),
+        rx.text(row["text"], size="2"),
+        align="start",
+        spacing="3",
+        width="100%",
+    )
+
+
+def _message(row: MessageRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.hstack(
+                rx.badge(row["channel"], variant="surface"), rx.text(row["direction"], size="1")
+            )
+        ),
+        rx.table.cell(rx.badge(row["status"], variant="soft")),
+        rx.table.cell(row["when"]),
+        rx.table.cell(rx.text(row["body"], size="2")),
+        rx.table.cell(rx.text(row["note"], size="1", color_scheme="amber")),
+        class_name="message-row",
+    )
+
+
+@page(route=routes.LEADS + "/[lead_id]", title="Lead", on_load=LeadDetailState.load)
+def lead_detail_page() -> rx.Component:
+    return rx.vstack(
+        rx.link(
+            rx.hstack(rx.icon("arrow-left", size=14), "Leads", align="center"), href=routes.LEADS
+        ),
+        rx.hstack(
+            rx.heading(LeadDetailState.lead_name, size="6", id="lead-title"),
+            status_badge(LeadDetailState.status),
+            temperature_badge(LeadDetailState.temperature),
+            rx.badge(LeadDetailState.score.to_string(), " points", variant="outline"),
+            rx.spacer(),
+            rx.cond(
+                LeadDetailState.claimable,
+                rx.button(
+                    rx.icon("hand", size=14),
+                    "Claim",
+                    on_click=LeadDetailState.claim,
+                    id="claim-lead",
+                ),
+            ),
+            _gdpr_tools(),
+            align="center",
+            spacing="3",
+            width="100%",
+        ),
+        rx.grid(
+            rx.card(
+                rx.vstack(
+                    rx.heading("Contact", size="3"),
+                    _field("Email", LeadDetailState.email),
+                    _field("Phone", LeadDetailState.phone),
+                    _field("Time zone", LeadDetailState.timezone),
+                    _field("Source", LeadDetailState.source),
+                    _field("Agent", LeadDetailState.agent, id="lead-agent"),
+                    _field("Created", LeadDetailState.created),
+                    _consent("SMS", LeadDetailState.consent_sms, LeadDetailState.opted_out_sms),
+                    _consent(
+                        "Email", LeadDetailState.consent_email, LeadDetailState.opted_out_email
+                    ),
+                    _field("First message", LeadDetailState.first_message),
+                    spacing="2",
+                )
+            ),
+            rx.card(
+                rx.vstack(
+                    rx.heading("Why this score", size="3"),
+                    rx.table.root(
+                        rx.table.header(
+                            rx.table.row(
+                                rx.table.column_header_cell("Factor"),
+                                rx.table.column_header_cell("Points"),
+                            )
+                        ),
+                        rx.table.body(rx.foreach(LeadDetailState.factors, _factor)),
+                        size="1",
+                        width="100%",
+                    ),
+                    rx.heading("Speed to lead", size="3", padding_top="0.5rem"),
+                    rx.foreach(LeadDetailState.speed, _speed),
+                    spacing="2",
+                    id="speed-to-lead",
+                )
+            ),
+            columns="2",
+            spacing="4",
+            width="100%",
+        ),
+        rx.card(
+            rx.vstack(
+                rx.heading("Messages", size="3"),
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *(
+                                rx.table.column_header_cell(h)
+                                for h in ("", "Status", "When", "Text", "Why")
+                            )
+                        )
+                    ),
+                    rx.table.body(rx.foreach(LeadDetailState.messages, _message)),
+                    size="1",
+                    width="100%",
+                ),
+                spacing="2",
+                width="100%",
+            ),
+            width="100%",
+        ),
+        rx.card(
+            rx.vstack(
+                rx.heading("Recent activity", size="3"),
+                rx.foreach(LeadDetailState.timeline, _event),
+                spacing="2",
+                width="100%",
+            ),
+            width="100%",
+        ),
+        spacing="4",
+        width="100%",
+    )

@@ -1,0 +1,42 @@
+"""The Reflex app: pages, the REST/webhook API mounted through `api_transformer`, error toasts."""
+
+import reflex as rx
+
+from recovery_app import routes
+from recovery_app.api.app import create_api
+from recovery_app.components.layout import PAGES
+from recovery_app.errors import RecoveryError
+from recovery_app.jobs.scheduler import embedded_scheduler
+from recovery_app.messaging.dispatcher import embedded_dispatcher
+from recovery_app.pages import coming_soon, lead_detail, leads, login, settings  # noqa: F401
+from recovery_app.states.session import PageForbidden, SignInRequired
+
+
+def _backend_exception_handler(exception: Exception):
+    """Our own errors carry a message meant for the user; anything else is a bug."""
+    if isinstance(exception, SignInRequired):
+        return rx.redirect(exception.login_url)
+    if isinstance(exception, PageForbidden):
+        return [
+            rx.toast.error(exception.message, id="recovery-error"),
+            rx.redirect(exception.redirect_to),
+        ]
+    if isinstance(exception, RecoveryError):
+        return rx.toast.error(exception.message, id="recovery-error")
+    return rx.app.default_backend_exception_handler(exception)
+
+
+def index() -> rx.Component:
+    return rx.center(rx.spinner(), height="100vh")
+
+
+app = rx.App(
+    api_transformer=create_api(),
+    backend_exception_handler=_backend_exception_handler,
+)
+app.register_lifespan_task(embedded_scheduler)
+app.register_lifespan_task(embedded_dispatcher)
+for page in PAGES:
+    app.add_page(page.component, route=page.route, title=page.title, on_load=page.on_load)
+# Until the dashboard exists, the front door is the Leads page.
+app.add_page(index, route=routes.INDEX, on_load=rx.redirect(routes.LEADS))

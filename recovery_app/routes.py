@@ -1,0 +1,34 @@
+"""Page routes in one place, so links and redirects never drift from the pages."""
+
+INDEX = "/"
+LOGIN = "/login"
+DASHBOARD = "/dashboard"
+LEADS = "/leads"
+CAMPAIGNS = "/campaigns"
+SCORING = "/scoring"
+ROI = "/roi"
+SETTINGS = "/settings"
+TEAM = "/settings/team"
+API_KEYS = "/settings/api-keys"
+AUDIT = "/settings/audit"
+
+
+def lead_detail(lead_id: int | str) -> str:
+    return f"{LEADS}/{lead_id}"
+
+
+API_PREFIX = "/api/v1"
+
+
+def safe_next(value: str | None) -> str:
+    """A same-site path to return to after signing in; anything else (absolute URLs,
+    protocol-relative `//host`, backslashes) falls back to the Leads page: no open redirects."""
+    if (
+        not value
+        or not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or len(value) > 512
+    ):
+        return LEADS
+    return value

@@ -1,0 +1,223 @@
+"""Typed configuration read from the environment and `.env` (see `.env.example`).
+
+Every variable of DESIGN.md section 4 lives here and nowhere else; modules ask
+`get_settings()` instead of reading `os.environ`, so a bad value is caught once, at start-up,
+with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+import secrets
+from datetime import time
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from recovery_app.errors import ConfigurationError
+
+# Where a development secret is kept between restarts, so sessions and unsubscribe links
+# survive a reload of `make run`. Production must set SECRET_KEY explicitly.
+DEV_SECRET_FILE = Path(".recovery_secret")
+# The Ed25519 public key GoHighLevel publishes for verifying its webhooks (SPKI, base64).
+GHL_PUBLISHED_KEY = "MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg="
+
+
+def is_production() -> bool:
+    """True when Reflex runs in production mode (`reflex run --env prod`)."""
+    return os.environ.get("REFLEX_ENV_MODE", "").lower() == "prod"
+
+
+class Settings(BaseSettings):
+    """The application's configuration; field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    database_url: str = "sqlite:///recovery.db"
+    redis_url: str | None = None
+    app_base_url: str = "http://localhost:3000"
+    secret_key: str | None = Field(default=None, repr=False)
+
+    lead_webhook_secret: str | None = Field(default=None, repr=False)
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = Field(default=None, repr=False)
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+
+    sendgrid_api_key: str | None = Field(default=None, repr=False)
+    sendgrid_from_email: str | None = None
+    sendgrid_unsubscribe_group_id: int | None = None
+    sendgrid_api_base_url: str = "https://api.sendgrid.com"
+    sendgrid_webhook_public_key: str | None = None
+
+    # GoHighLevel's published Ed25519 key (X-GHL-Signature); override if they rotate it.
+    ghl_webhook_public_key: str | None = GHL_PUBLISHED_KEY
+    ghl_webhook_rsa_public_key: str | None = None
+
+    anthropic_api_key: str | None = Field(default=None, repr=False)
+    anthropic_base_url: str | None = None
+    anthropic_model: str | None = None
+
+    # Messaging: pacing (0 disables), marketing cap, prices for cost accounting, provider timeout.
+    sms_per_second_per_number: float = Field(default=1.0, ge=0, le=1000)
+    marketing_cap_per_day: int = Field(default=3, ge=0, le=100)
+    sms_price_per_segment: float = Field(default=0.0083, ge=0)
+    email_price: float = Field(default=0.001, ge=0)
+    provider_timeout_seconds: float = Field(default=10, gt=0, le=60)
+    # Stricter state rules for marketing SMS, e.g. "FL=08:00-20:00,OK=08:00-20:00".
+    state_quiet_hours: str = "FL=08:00-20:00"
+
+    # Lead intake webhooks: requests per minute per tenant or API key (0 = unlimited).
+    intake_rate_per_minute: int = Field(default=6000, ge=0)
+
+    demo_mode: bool = False
+    # A browser session ends after this many hours without activity.
+    session_idle_hours: float = Field(default=12, gt=0, le=24 * 30)
+    scheduler: Literal["embedded", "off"] = "embedded"
+    sweep_interval_seconds: int = Field(default=60, gt=0, le=86_400)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            msg = f"not a SQLAlchemy URL ({exc}); e.g. postgresql+psycopg://user:pass@host:5432/db"
+            raise ValueError(msg) from exc
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            msg = f"unsupported database {url.get_backend_name()!r}; use sqlite or postgresql"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            msg = "must start with redis://, rediss:// or unix://"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("app_base_url", "twilio_api_base_url", "sendgrid_api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            msg = "must be an http:// or https:// URL"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
+    @field_validator("anthropic_base_url")
+    @classmethod
+    def _optional_http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        return cls._http_url(value)
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _base64_key(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            base64.b64decode(value, validate=True)
+        except ValueError as exc:
+            msg = "must be the base64 DER public key SendGrid shows for the signed event webhook"
+            raise ValueError(msg) from exc
+        return value
+
+    @field_validator("state_quiet_hours")
+    @classmethod
+    def _state_rules_parse(cls, value: str) -> str:
+        parse_state_rules(value)
+        return value
+
+    @property
+    def state_rules(self) -> dict[str, tuple[time, time]]:
+        return parse_state_rules(self.state_quiet_hours)
+
+    @property
+    def is_postgres(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "postgresql"
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(
+            self.twilio_account_sid
+            and self.twilio_auth_token
+            and (self.twilio_from_number or self.twilio_messaging_service_sid)
+        )
+
+    @property
+    def sendgrid_configured(self) -> bool:
+        return bool(self.sendgrid_api_key and self.sendgrid_from_email)
+
+    def resolved_secret_key(self) -> str:
+        """SECRET_KEY, or in development a random key persisted in `.recovery_secret`."""
+        if self.secret_key:
+            return self.secret_key
+        if is_production():
+            raise ConfigurationError(
+                "SECRET_KEY: required in production; set it to a long random string "
+                '(python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        if DEV_SECRET_FILE.exists():
+            return DEV_SECRET_FILE.read_text().strip()
+        key = secrets.token_urlsafe(48)
+        DEV_SECRET_FILE.write_text(key)
+        DEV_SECRET_FILE.chmod(0o600)
+        return key
+
+
+def parse_state_rules(text: str) -> dict[str, tuple[time, time]]:
+    """ "FL=08:00-20:00,OK=08:00-20:00" -> {"FL": (08:00, 20:00), ...}; ValueError if malformed."""
+    rules: dict[str, tuple[time, time]] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        state, _, span = part.partition("=")
+        start, _, end = span.partition("-")
+        try:
+            window = (time.fromisoformat(start.strip()), time.fromisoformat(end.strip()))
+        except ValueError:
+            raise ValueError(f"{part!r}: expected STATE=HH:MM-HH:MM") from None
+        if len(state.strip()) != 2 or window[0] >= window[1]:
+            raise ValueError(f"{part!r}: expected a 2-letter state and start before end")
+        rules[state.strip().upper()] = window
+    return rules
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per bad variable, each naming it the way the user spells it (upper case)."""
+    lines = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"]).upper() or "configuration"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{name}: {message}")
+    return "; ".join(lines)
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings; raises ConfigurationError naming the bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from None
+
+
+def reload_settings() -> Settings:
+    """Forget the cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()
+    return get_settings()

@@ -1,0 +1,187 @@
+"""One lead: contact data, consent and opt-out state, score factors, recent timeline, and the
+manager's GDPR tools (export everything as JSON, erase)."""
+
+import json
+from datetime import UTC, datetime
+from typing import TypedDict
+
+import reflex as rx
+
+from recovery_app import routes
+from recovery_app.domain.leads import privacy
+from recovery_app.domain.leads import service as leads
+from recovery_app.domain.routing import service as routing
+from recovery_app.states.db import in_session
+from recovery_app.states.formatting import (
+    display_phone,
+    display_source,
+    elapsed,
+    relative_time,
+)
+from recovery_app.states.session import SessionState
+
+
+class FactorRow(TypedDict):
+    label: str
+    points: int
+
+
+class TimelineRow(TypedDict):
+    kind: str
+    when: str
+    text: str
+
+
+class SpeedRow(TypedDict):
+    label: str
+    value: str
+
+
+class MessageRow(TypedDict):
+    channel: str
+    direction: str
+    status: str
+    when: str
+    body: str
+    # Why it is waiting or was refused ("21:40 in America/Chicago - quiet hours until 08:00 ...").
+    note: str
+
+
+class LeadDetailState(SessionState):
+    lead_name: str = ""
+    email: str = ""
+    phone: str = ""
+    source: str = ""
+    status: str = ""
+    temperature: str = ""
+    score: int = 0
+    agent: str = ""
+    timezone: str = ""
+    created: str = ""
+    consent_sms: bool = False
+    consent_email: bool = False
+    opted_out_sms: str = ""
+    opted_out_email: str = ""
+    first_message: str = ""
+    factors: list[FactorRow] = []
+    timeline: list[TimelineRow] = []
+    messages: list[MessageRow] = []
+    found: bool = False
+    # Received -> first response accepted by the provider -> delivered -> first human touch.
+    speed: list[SpeedRow] = []
+    claimable: bool = False
+
+    def _lead_id(self) -> int:
+        raw = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
+        return int(raw) if raw.isdigit() else 0
+
+    @rx.event
+    async def load(self):
+        viewer = await self._viewer()
+        lead_id = self._lead_id()
+        detail = await in_session(
+            lambda s: leads.get_lead_detail(s, viewer=viewer, lead_id=lead_id)
+        )
+        lead, now = detail.lead, datetime.now(UTC)
+        self.found = True
+        self.lead_name = f"{lead.first_name} {lead.last_name}".strip()
+        self.email = lead.email or ""
+        self.phone = display_phone(lead.phone)
+        self.source = display_source(lead.source)
+        self.status, self.temperature, self.score = lead.status, lead.temperature, lead.score
+        self.agent = detail.assigned_name or "Unassigned"
+        self.claimable = lead.assigned_user_id is None and not viewer.is_manager
+        waiting = next(
+            (m.hold_reason for m in detail.messages if m.hold_reason and m.sent_at is None), ""
+        )
+        received = lead.created_at
+        self.speed = [
+            SpeedRow(label="Received", value=received.strftime("%b %-d, %Y %H:%M:%S UTC")),
+            SpeedRow(
+                label="First response",
+                value=elapsed(received, lead.first_response_at)
+                or (f"waiting: {waiting}" if waiting else "none yet"),
+            ),
+            SpeedRow(
+                label="Delivered", value=elapsed(received, detail.first_delivered_at) or "not yet"
+            ),
+            SpeedRow(
+                label="First human touch",
+                value=elapsed(received, lead.first_human_touch_at) or "not yet",
+            ),
+        ]
+        self.timezone = lead.timezone or "from phone number"
+        self.created = lead.created_at.strftime("%b %-d, %Y %H:%M UTC")
+        self.consent_sms, self.consent_email = lead.consent_sms, lead.consent_email
+        self.opted_out_sms = lead.opted_out_sms_reason or "opted out" if lead.opted_out_sms else ""
+        self.opted_out_email = (
+            lead.opted_out_email_reason or "opted out" if lead.opted_out_email else ""
+        )
+        self.first_message = lead.message or ""
+        self.factors = [
+            FactorRow(label=str(f["label"]), points=int(f["points"])) for f in lead.score_factors
+        ]
+        self.messages = [
+            MessageRow(
+                channel=m.channel,
+                direction="in" if m.direction == "inbound" else "out",
+                status=m.status,
+                when=relative_time(m.sent_at or m.created_at, now),
+                body=(m.subject + ": " if m.subject else "") + m.body[:200],
+                note=m.hold_reason
+                or (f"{m.error_code}: {m.error_message}" if m.error_code else ""),
+            )
+            for m in detail.messages
+        ]
+        bodies = {m.id: m.body for m in detail.messages}
+        self.timeline = [
+            TimelineRow(
+                kind=a.kind.replace("_", " "),
+                when=relative_time(a.occurred_at, now),
+                text=bodies.get(a.message_id, "") if a.message_id else _describe(a.data),
+            )
+            for a in detail.activities
+        ]
+
+    @rx.event
+    async def claim(self):
+        """An agent takes this unassigned lead (offered to them, or from the pool)."""
+        viewer, lead_id, now = await self._viewer(), self._lead_id(), datetime.now(UTC)
+        await in_session(lambda s: routing.claim(s, viewer=viewer, lead_id=lead_id, now=now))
+        return [LeadDetailState.load, rx.toast.success("The lead is yours.")]
+
+    @rx.event
+    async def export_data(self):
+        """Download everything stored about this lead as JSON (managers; audited)."""
+        viewer = await self._viewer()
+        lead_id = self._lead_id()
+        data = await in_session(lambda s: privacy.export_lead(s, viewer=viewer, lead_id=lead_id))
+        return rx.download(data=json.dumps(data, indent=2), filename=f"lead-{lead_id}.json")
+
+    @rx.event
+    async def erase(self):
+        """Erase this lead's personal data for good (managers; audited)."""
+        viewer = await self._viewer()
+        lead_id, now = self._lead_id(), datetime.now(UTC)
+        await in_session(lambda s: privacy.erase_lead(s, viewer=viewer, lead_id=lead_id, now=now))
+        return [
+            rx.toast.success("Lead erased; its phone and email are suppressed."),
+            rx.redirect(routes.LEADS),
+        ]
+
+
+def _describe(data: dict) -> str:
+    if "to" in data:
+        reason = f": {data['reason']}" if data.get("reason") else ""
+        return f"{data.get('from', '')} -> {data['to']}{reason}"
+    if "campaign" in data:
+        return str(data["campaign"])
+    if "name" in data:
+        return str(data["name"])
+    if "via" in data:  # a form, webhook, GoHighLevel or CSV submission
+        again = "again " if data.get("merged") else ""
+        said = f": {data['message']}" if data.get("message") else ""
+        return f"{again}via {data['via']} ({display_source(str(data.get('source', '')))}){said}"
+    if data.get("message"):
+        return str(data["message"])
+    return ""

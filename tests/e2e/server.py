@@ -1,0 +1,106 @@
+"""Start the real app (`reflex run`) on free ports for browser tests and benchmarks.
+
+`reflex run` may ignore SIGTERM, so the server runs in its own process group and the whole
+group is killed when the test is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def app_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment the Makefile gives Reflex: project-local bun first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join(
+        [str(ROOT / ".tools/node_modules/.bin"), str(BIN), env.get("PATH", "")]
+    )
+    env.update(REFLEX_USE_SYSTEM_BUN="1", DATABASE_URL=database_url, PYTHONUNBUFFERED="1")
+    env.update(extra)
+    return env
+
+
+def run_cli(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [str(BIN / "recovery"), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"recovery {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+class ReflexServer:
+    """`reflex run` in dev mode (or prod with `prod=True`) until `stop()`."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, *, prod: bool = False):
+        self.frontend_port = free_port()
+        self.backend_port = self.frontend_port if prod else free_port()
+        self.url = f"http://localhost:{self.frontend_port}"
+        self.api_url = f"http://localhost:{self.backend_port}"
+        self.log_path = log_path
+        command = [
+            str(BIN / "reflex"),
+            "run",
+            "--env",
+            "prod" if prod else "dev",
+            "--frontend-port",
+            str(self.frontend_port),
+            "--backend-port",
+            str(self.backend_port),
+        ]
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, path: str = "/leads", timeout: float = 420) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"reflex run exited early:\n{self.log()}")
+            try:
+                front = httpx.get(self.url + path, timeout=5)
+                back = httpx.get(self.api_url + "/api/v1/health", timeout=5)
+                if front.status_code == 200 and back.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"app not ready after {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self._log.close()

@@ -1,0 +1,205 @@
+"""Local HTTP servers that speak just enough of Twilio's Messages API and SendGrid's v3
+mail/send for the real SDKs to talk to them. They record what they receive and can be scripted
+to answer with errors or to stall (timeouts). Used by tests and by the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Reply:
+    """One scripted answer: an HTTP status (with a Twilio error code), optionally after a stall.
+    `record` says whether the request counts as received (a slow success still does)."""
+
+    status: int = 201
+    code: int | None = None
+    message: str = ""
+    delay: float = 0.0
+    record: bool = True
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Server:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.script: deque[Reply] = deque()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def then(self, *replies: Reply) -> None:
+        """Answer the next requests with these, in order; afterwards, success again."""
+        with self.lock:
+            self.script.extend(replies)
+
+    def next_reply(self, default: Reply) -> Reply:
+        with self.lock:
+            return self.script.popleft() if self.script else default
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # Headers and body go out as separate writes; with Nagle on, the client's delayed
+            # ACK would stall every response by ~40 ms and the fake would dominate benchmarks.
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                pass
+
+            def _body(self) -> bytes:
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def _send(
+                self, status: int, payload: Any, headers: dict[str, str] | None = None
+            ) -> None:
+                data = json.dumps(payload).encode() if payload is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                server.handle_post(self, self._body())
+
+            def do_GET(self) -> None:
+                server.handle_get(self)
+
+        return Handler
+
+    def handle_post(self, handler: Any, body: bytes) -> None:
+        handler._send(404, {"message": "not found"})
+
+    def handle_get(self, handler: Any) -> None:
+        handler._send(404, {"message": "not found"})
+
+
+class FakeTwilio(_Server):
+    """POST/GET /2010-04-01/Accounts/{sid}/Messages.json."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.attempts = 0
+        super().__init__()
+
+    def _resource(self, params: dict[str, str], sid: str, account: str) -> dict[str, Any]:
+        now = format_datetime(datetime.now(UTC), usegmt=True)
+        return {
+            "sid": sid,
+            "account_sid": account,
+            "to": params.get("To"),
+            "from": params.get("From"),
+            "messaging_service_sid": params.get("MessagingServiceSid"),
+            "body": params.get("Body"),
+            "status": "queued",
+            "num_segments": "1",
+            "date_created": now,
+            "date_updated": now,
+            "date_sent": now,
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "uri": f"/2010-04-01/Accounts/{account}/Messages/{sid}.json",
+        }
+
+    def handle_post(self, handler: Any, body: bytes) -> None:
+        account = urlsplit(handler.path).path.split("/")[3]
+        params = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+        reply = self.next_reply(Reply())
+        with self.lock:
+            self.attempts += 1
+        sid = "SM" + secrets.token_hex(16)
+        if reply.record and reply.status < 400:
+            with self.lock:
+                self.messages.append({**params, "sid": sid, "received_at": time.time()})
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.status >= 400:
+            handler._send(
+                reply.status,
+                {
+                    "code": reply.code,
+                    "message": reply.message or "error",
+                    "more_info": "",
+                    "status": reply.status,
+                },
+                reply.headers,
+            )
+            return
+        handler._send(201, self._resource(params, sid, account))
+
+    def handle_get(self, handler: Any) -> None:
+        parts = urlsplit(handler.path)
+        account = parts.path.split("/")[3]
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        with self.lock:
+            found = [m for m in self.messages if not query.get("To") or m.get("To") == query["To"]]
+        items = [self._resource(m, m["sid"], account) for m in reversed(found)]
+        handler._send(
+            200,
+            {
+                "messages": items,
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": 50,
+                "uri": parts.path,
+                "first_page_uri": parts.path,
+                "previous_page_uri": None,
+                "start": 0,
+                "end": len(items),
+            },
+        )
+
+    def bodies_to(self, number: str) -> list[str]:
+        with self.lock:
+            return [m["Body"] for m in self.messages if m.get("To") == number]
+
+
+class FakeSendGrid(_Server):
+    """POST /v3/mail/send."""
+
+    def __init__(self) -> None:
+        self.mails: list[dict[str, Any]] = []
+        self.attempts = 0
+        super().__init__()
+
+    def handle_post(self, handler: Any, body: bytes) -> None:
+        reply = self.next_reply(Reply(status=202))
+        with self.lock:
+            self.attempts += 1
+        if reply.record and reply.status < 400:
+            with self.lock:
+                self.mails.append(json.loads(body))
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.status >= 400:
+            handler._send(
+                reply.status, {"errors": [{"message": reply.message or "error"}]}, reply.headers
+            )
+            return
+        handler._send(202, None, {"X-Message-Id": secrets.token_urlsafe(16)})

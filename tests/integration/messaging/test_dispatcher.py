@@ -1,0 +1,373 @@
+"""The dispatcher through the real Twilio and SendGrid SDKs, against local fake providers."""
+
+import itertools
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from recovery_app.db import session_scope
+from recovery_app.domain.compliance.suppression import is_suppressed
+from recovery_app.messaging import repository
+from recovery_app.messaging.dispatcher import MAX_ATTEMPTS
+from recovery_app.models import (
+    Activity,
+    Channel,
+    Lead,
+    LeadStatus,
+    Message,
+    MessageCategory,
+    MessageStatus,
+    Tenant,
+)
+from tests.fakes.providers import Reply
+from tests.integration.conftest import LEAD_PHONE, SENDER
+
+
+def message(message_id: int) -> Message:
+    with session_scope() as session:
+        row = session.get(Message, message_id)
+        session.expunge(row)
+        return row
+
+
+def test_sms_goes_out_once_with_callback_validity_and_accounting(office, providers) -> None:
+    message_id = office.queue(body="Hi Ana, a 3-bed just listed in Mueller. Want the details?")
+    stats = office.dispatcher.drain()
+    assert (stats.claimed, stats.sent) == (1, 1)
+    [sent] = providers.twilio.messages
+    assert sent["To"] == LEAD_PHONE and sent["From"] == SENDER
+    assert sent["StatusCallback"] == "https://leads.example.com/api/v1/webhooks/twilio/status"
+    assert sent["ValidityPeriod"] == "3600"
+    # The first text to a number always says how to stop.
+    assert sent["Body"].endswith("Reply STOP to opt out.")
+    row = message(message_id)
+    assert (
+        row.status == MessageStatus.SENT
+        and row.provider == "twilio"
+        and row.provider_id == sent["sid"]
+    )
+    assert row.sent_at == office.clock.now and row.segments == 1 and row.cost_microdollars == 8300
+    with session_scope() as session:
+        lead = office.lead(session)
+        assert lead.last_outbound_at == lead.first_response_at == office.clock.now
+        kinds = (
+            session.execute(select(Activity.kind).where(Activity.lead_id == lead.id))
+            .scalars()
+            .all()
+        )
+        assert "sms_out" in kinds
+    assert office.dispatcher.drain().claimed == 0  # nothing left, nothing sent twice
+    assert len(providers.twilio.messages) == 1
+
+
+def test_only_the_first_text_gets_opt_out_language(office, providers) -> None:
+    office.queue(body="First text")
+    office.dispatcher.drain()
+    office.clock.advance(hours=1)
+    office.queue(body="Second text", category=MessageCategory.CONVERSATIONAL)
+    office.dispatcher.drain()
+    assert providers.twilio.bodies_to(LEAD_PHONE) == [
+        "First text Reply STOP to opt out.",
+        "Second text",
+    ]
+
+
+def test_queued_twice_under_one_key_is_sent_once(office, providers) -> None:
+    first = office.queue(key="step:7:1")
+    second = office.queue(key="step:7:1", body="a different body, same cause")
+    assert first == second
+    office.dispatcher.drain()
+    assert len(providers.twilio.messages) == 1
+
+
+def test_marketing_text_at_night_waits_for_the_morning(office, providers) -> None:
+    office.clock.now = office.clock.now.replace(hour=3, minute=40)  # 21:40 in Chicago
+    message_id = office.queue()
+    stats = office.dispatcher.drain()
+    assert stats.held == 1 and providers.twilio.messages == []
+    row = message(message_id)
+    assert row.status == MessageStatus.QUEUED and row.attempts == 0
+    assert row.hold_reason.startswith("21:40 in America/Chicago - quiet hours until 08:00")
+    assert row.next_attempt_at == row.next_attempt_at.replace(
+        hour=14, minute=0, second=0
+    )  # 08:00 CST
+    office.clock.now = row.next_attempt_at
+    assert office.dispatcher.drain().sent == 1
+
+
+def test_a_reply_to_a_lead_is_not_held_by_quiet_hours(office, providers) -> None:
+    office.clock.now = office.clock.now.replace(hour=3, minute=40)
+    office.queue(category=MessageCategory.CONVERSATIONAL)
+    assert office.dispatcher.drain().sent == 1
+
+
+def test_opted_out_suppressed_and_unconsented_leads_are_blocked(office, providers) -> None:
+    with session_scope() as session:
+        lead = office.lead(session)
+        lead.opted_out_sms = True
+        lead.consent_email = False
+    sms = office.queue()
+    email = office.queue(Channel.EMAIL, body="Hello")
+    stats = office.dispatcher.drain()
+    assert stats.blocked == 2
+    assert (
+        message(sms).status == MessageStatus.SUPPRESSED and message(sms).error_code == "opted_out"
+    )
+    assert message(email).error_code == "no_consent"
+    assert providers.twilio.attempts == 0 and providers.sendgrid.attempts == 0
+
+
+def test_transient_errors_retry_with_backoff_then_succeed(office, providers) -> None:
+    providers.twilio.then(
+        Reply(status=500, message="boom"), Reply(status=429, code=20429, message="slow down")
+    )
+    message_id = office.queue()
+    office.dispatcher.drain()
+    first = message(message_id)
+    assert (
+        first.status == MessageStatus.QUEUED and first.attempts == 1 and first.error_code == "500"
+    )
+    delay = (first.next_attempt_at - office.clock.now).total_seconds()
+    assert 30 <= delay <= 45
+    office.clock.now = first.next_attempt_at
+    office.dispatcher.drain()
+    second = message(message_id)
+    assert (
+        second.attempts == 2
+        and 45 <= (second.next_attempt_at - office.clock.now).total_seconds() <= 75
+    )
+    office.clock.now = second.next_attempt_at
+    office.dispatcher.drain()
+    assert message(message_id).status == MessageStatus.SENT
+    assert providers.twilio.attempts == 3 and len(providers.twilio.messages) == 1
+
+
+def test_eight_failed_attempts_end_in_failed(office, providers) -> None:
+    providers.twilio.then(*[Reply(status=503, message="down")] * MAX_ATTEMPTS)
+    # Conversational, so the night hours the clock passes through do not hold it.
+    message_id = office.queue(category=MessageCategory.CONVERSATIONAL)
+    for _ in range(MAX_ATTEMPTS):
+        office.dispatcher.drain()
+        office.clock.advance(hours=2)
+    row = message(message_id)
+    assert (
+        row.status == MessageStatus.FAILED
+        and row.attempts == MAX_ATTEMPTS
+        and row.error_code == "503"
+    )
+    assert providers.twilio.attempts == MAX_ATTEMPTS
+
+
+def test_unsubscribed_number_is_not_retried_and_opts_the_lead_out(office, providers) -> None:
+    providers.twilio.then(
+        Reply(status=400, code=21610, message="Attempt to send to unsubscribed recipient")
+    )
+    message_id = office.queue()
+    office.dispatcher.drain()
+    row = message(message_id)
+    assert row.status == MessageStatus.FAILED and row.error_code == "21610"
+    with session_scope() as session:
+        lead = office.lead(session)
+        assert lead.opted_out_sms and "21610" in lead.opted_out_sms_reason
+    office.clock.advance(hours=3)
+    assert office.dispatcher.drain().claimed == 0 and providers.twilio.attempts == 1
+
+
+def test_invalid_number_is_suppressed(office, providers) -> None:
+    providers.twilio.then(Reply(status=400, code=21211, message="Invalid 'To' Phone Number"))
+    office.queue()
+    office.dispatcher.drain()
+    with session_scope() as session:
+        assert is_suppressed(
+            session, tenant_id=office.tenant_id, channel=Channel.SMS, address=LEAD_PHONE
+        )
+    office.queue(body="another", key="other")
+    assert office.dispatcher.drain().blocked == 1
+
+
+def test_a_timeout_after_twilio_took_the_message_is_reconciled_not_resent(
+    office, providers
+) -> None:
+    providers.twilio.then(Reply(delay=2.0))  # Twilio creates it, but answers after our 1 s timeout
+    message_id = office.queue()
+    stats = office.dispatcher.drain()
+    assert stats.unknown == 1
+    assert message(message_id).status == MessageStatus.SENDING
+    office.clock.advance(seconds=31)
+    stats = office.dispatcher.drain()
+    assert stats.reconciled == 1 and stats.sent == 1
+    row = message(message_id)
+    assert (
+        row.status == MessageStatus.SENT and row.provider_id == providers.twilio.messages[0]["sid"]
+    )
+    assert providers.twilio.attempts == 1  # never sent twice
+
+
+def test_a_timeout_where_twilio_did_not_take_it_is_sent_again(office, providers) -> None:
+    providers.twilio.then(Reply(delay=2.0, record=False, status=500))
+    message_id = office.queue()
+    office.dispatcher.drain()
+    office.clock.advance(seconds=31)
+    office.dispatcher.drain()  # reconcile: not at Twilio -> back in the queue with backoff
+    office.clock.advance(minutes=2)
+    office.dispatcher.drain()
+    assert message(message_id).status == MessageStatus.SENT
+    assert len(providers.twilio.messages) == 1
+
+
+def test_a_worker_that_died_mid_send_is_recovered(office, providers) -> None:
+    message_id = office.queue()
+    with session_scope() as session:  # a dispatcher claims the row and then vanishes
+        assert repository.claim_due(
+            session, now=office.clock.now, limit=10, lease=timedelta(minutes=2)
+        ) == [message_id]
+    assert office.dispatcher.drain().claimed == 0  # nobody touches it during the lease
+    office.clock.advance(minutes=3)
+    stats = office.dispatcher.drain()
+    assert stats.reconciled == 1
+    office.clock.advance(minutes=2)
+    office.dispatcher.drain()
+    assert message(message_id).status == MessageStatus.SENT and len(providers.twilio.messages) == 1
+
+
+def test_email_carries_unsubscribe_address_and_message_id(office, providers, monkeypatch) -> None:
+    from recovery_app.settings import reload_settings
+
+    monkeypatch.setenv("SENDGRID_UNSUBSCRIBE_GROUP_ID", "4242")
+    reload_settings()
+    message_id = office.queue(
+        Channel.EMAIL,
+        body="Hi Ana,\n\nThree new homes match <your> search.",
+        subject="New homes for you",
+    )
+    assert office.dispatcher.drain().sent == 1
+    [mail] = providers.sendgrid.mails
+    assert mail["from"] == {"email": "austin@office.example", "name": "Harbor Office"}
+    assert mail["personalizations"][0]["to"] == [{"email": "ana@example.com"}]
+    assert mail["subject"] == "New homes for you"
+    assert mail["custom_args"]["message_id"] == str(message_id)
+    unsubscribe = mail["headers"]["List-Unsubscribe"]
+    assert unsubscribe.startswith(
+        "<https://leads.example.com/unsubscribe/"
+    ) and unsubscribe.endswith(">")
+    assert mail["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail["asm"] == {"group_id": 4242}
+    text = next(c["value"] for c in mail["content"] if c["type"] == "text/plain")
+    html = next(c["value"] for c in mail["content"] if c["type"] == "text/html")
+    assert "1 Main St, Austin, TX 78701" in text and "1 Main St, Austin, TX 78701" in html
+    assert "&lt;your&gt;" in html and "<your>" not in html  # lead text is never markup
+    assert message(message_id).cost_microdollars == 1000
+
+
+def test_email_errors(office, providers) -> None:
+    providers.sendgrid.then(
+        Reply(status=429, headers={"Retry-After": "120"}), Reply(status=400, message="bad")
+    )
+    message_id = office.queue(Channel.EMAIL, body="Hi")
+    office.dispatcher.drain()
+    row = message(message_id)
+    assert (
+        row.status == MessageStatus.QUEUED
+        and (row.next_attempt_at - office.clock.now).total_seconds() >= 120
+    )
+    office.clock.now = row.next_attempt_at
+    office.dispatcher.drain()
+    assert (
+        message(message_id).status == MessageStatus.FAILED
+        and message(message_id).error_code == "400"
+    )
+
+
+def test_marketing_email_needs_a_postal_address(office, providers) -> None:
+    with session_scope() as session:
+        session.get(Tenant, office.tenant_id).postal_address = None
+    message_id = office.queue(Channel.EMAIL, body="Hi")
+    assert office.dispatcher.drain().blocked == 1
+    assert message(message_id).error_code == "no_postal_address"
+
+
+def test_frequency_cap_holds_the_fourth_marketing_message(office, providers) -> None:
+    for n in range(3):
+        office.queue(body=f"Marketing {n}", key=f"m{n}")
+        office.dispatcher.drain()
+        office.clock.advance(hours=1)
+    fourth = office.queue(body="Marketing 3", key="m3")
+    office.dispatcher.drain()
+    row = message(fourth)
+    assert row.status == MessageStatus.QUEUED and row.hold_reason.startswith(
+        "Already 3 marketing messages"
+    )
+    assert row.next_attempt_at == office.clock.now - timedelta(hours=3) + timedelta(hours=24)
+    # Conversation is not capped.
+    office.queue(body="About your question", key="c1", category=MessageCategory.CONVERSATIONAL)
+    assert office.dispatcher.drain().sent == 1
+
+
+def test_demo_tenants_only_ever_use_the_sandbox(office, providers) -> None:
+    with session_scope() as session:
+        session.get(Tenant, office.tenant_id).is_demo = True
+    sms, email = office.queue(), office.queue(Channel.EMAIL, body="Hi")
+    office.dispatcher.drain()
+    assert message(sms).status == message(email).status == MessageStatus.SIMULATED
+    assert providers.twilio.attempts == 0 and providers.sendgrid.attempts == 0
+    with session_scope() as session:
+        assert office.lead(session).status == LeadStatus.CONTACTED
+
+
+def test_pacing_spaces_texts_from_one_number(office, providers, monkeypatch) -> None:
+    from datetime import UTC, datetime
+
+    from recovery_app.messaging.dispatcher import Dispatcher
+    from recovery_app.messaging.pacing import Pacer
+    from recovery_app.settings import reload_settings
+
+    monkeypatch.setenv("SMS_PER_SECOND_PER_NUMBER", "4")
+    reload_settings()
+    with session_scope() as session:
+        tenant = session.get(Tenant, office.tenant_id)
+        leads = []
+        for n in range(6):
+            lead = Lead(
+                tenant_id=tenant.id,
+                phone=f"+1512555{7000 + n}",
+                consent_sms=True,
+                timezone="America/Chicago",
+                created_at=office.clock.now,
+                updated_at=office.clock.now,
+                last_activity_at=office.clock.now,
+            )
+            session.add(lead)
+            leads.append(lead)
+        session.flush()
+        ids = [lead.id for lead in leads]
+    for n, lead_id in enumerate(ids):
+        office.queue(
+            body=f"Paced {n}", key=f"p{n}", lead_id=lead_id, category=MessageCategory.CONVERSATIONAL
+        )
+    dispatcher = Dispatcher("paced", pacer=Pacer(), clock=lambda: datetime.now(UTC))
+    deadline = datetime.now(UTC) + timedelta(seconds=20)
+    while len(providers.twilio.messages) < 6 and datetime.now(UTC) < deadline:
+        dispatcher.run_once()
+    times = sorted(m["received_at"] for m in providers.twilio.messages)
+    assert len(times) == 6
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.2  # 4 per second, with a little scheduling slack
+
+
+def test_held_and_blocked_reasons_are_stored_on_the_message(office, providers) -> None:
+    with session_scope() as session:
+        lead = office.lead(session)
+        lead.timezone = None
+        lead.phone = "+4420" + "71234567"  # a London number: quiet hours follow the number's zone
+        tenant = session.get(Tenant, office.tenant_id)
+        tenant.timezone = "America/Chicago"
+    office.clock.now = office.clock.now.replace(hour=23)  # 23:00 in London
+    message_id = office.queue()
+    office.dispatcher.drain()
+    assert "Europe/London" in message(message_id).hold_reason
+    with session_scope() as session:
+        assert (
+            session.execute(select(Message.status).where(Message.id == message_id)).scalar_one()
+            == "queued"
+        )
+        assert isinstance(session.get(Lead, office.lead_id), Lead)
