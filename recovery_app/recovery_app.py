@@ -8,7 +8,14 @@ from recovery_app.components.layout import PAGES
 from recovery_app.errors import RecoveryError
 from recovery_app.jobs.scheduler import embedded_scheduler
 from recovery_app.messaging.dispatcher import embedded_dispatcher
-from recovery_app.pages import coming_soon, lead_detail, leads, login, settings  # noqa: F401
+from recovery_app.pages import (  # noqa: F401
+    coming_soon,
+    lead_detail,
+    lead_handling,
+    leads,
+    login,
+    settings,
+)
 from recovery_app.states.session import PageForbidden, SignInRequired
 
 

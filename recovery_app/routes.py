@@ -11,6 +11,7 @@ SETTINGS = "/settings"
 TEAM = "/settings/team"
 API_KEYS = "/settings/api-keys"
 AUDIT = "/settings/audit"
+LEAD_HANDLING = "/settings/lead-handling"
 
 
 def lead_detail(lead_id: int | str) -> str:

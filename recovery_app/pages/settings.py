@@ -60,6 +60,12 @@ def settings_page() -> rx.Component:
             width="100%",
         ),
         _section(
+            "Lead handling",
+            routes.LEAD_HANDLING,
+            "route",
+            "Routing, escalation, first-response texts and emails, scoring weights.",
+        ),
+        _section(
             "Team", routes.TEAM, "users", "Add people, set roles, capacity and hours, deactivate."
         ),
         _section(

@@ -528,6 +528,49 @@ async def test_settings_handlers(world: World) -> None:
         assert s.get(Tenant, tenant_of["manager_2"]).agent_pool_visible is False  # type: ignore[union-attr]
 
 
+async def test_lead_handling_handlers(world: World) -> None:
+    from recovery_app.models import Template, Tenant
+    from recovery_app.states.lead_handling import LeadHandlingState as S
+
+    routing = {"claim_window_minutes": "7", "escalate_after_hours": "12"}
+    for principal in PRINCIPALS:
+        expected = MANAGER_ONLY[principal]
+        state = state_as(S, world.tokens[principal], "/settings/lead-handling")
+        assert await attempt(S.load, state) == expected, principal
+        assert await attempt(S.pick_source, state, "open_house") == expected, principal
+        assert await attempt(S.pick_channel, state, "sms") == expected, principal
+        state.body = f"Hi {{{{first_name}}}}, thanks for visiting! ({principal})"
+        assert await attempt(S.save_template, state) == expected, principal
+        assert await attempt(S.reset_template, state) == expected, principal
+        state.body = f"Hi {{{{first_name}}}}, thanks for visiting! ({principal})"
+        assert await attempt(S.save_template, state) == expected, principal
+        if principal == "manager_2":
+            routing = {"claim_window_minutes": "9", "escalate_after_hours": "48"}
+        assert await attempt(S.save_routing, state, routing) == expected, principal
+        weights = {"w_source": "30"} if principal != "manager_2" else {"w_source": "20"}
+        assert await attempt(S.save_weights, state, weights) == expected, principal
+        assert await attempt(S.reset_weights, state) == (
+            expected if principal != "manager_2" else "ok"
+        )
+        if principal == "manager_1":
+            assert await attempt(S.save_weights, state, {"w_source": "30"}) == "ok"
+    with session_scope() as s:
+        tenant_of = {p: s.get(User, world.users[p]).tenant_id for p in ("manager_1", "manager_2")}  # type: ignore[union-attr]
+        one, two = (s.get(Tenant, tenant_of[m]) for m in ("manager_1", "manager_2"))
+        # Each manager changed only their own tenant.
+        assert (one.claim_window_minutes, two.claim_window_minutes) == (7, 9)  # type: ignore[union-attr]
+        assert one.scoring["weights"] == {"source": 30.0}  # type: ignore[union-attr]
+        assert "weights" not in (two.scoring or {})  # type: ignore[union-attr]
+        bodies = {
+            t.tenant_id: t.body
+            for t in s.execute(select(Template).where(Template.tenant_id.is_not(None))).scalars()  # type: ignore[union-attr]
+        }
+        assert bodies == {
+            tenant_of["manager_1"]: "Hi {{first_name}}, thanks for visiting! (manager_1)",
+            tenant_of["manager_2"]: "Hi {{first_name}}, thanks for visiting! (manager_2)",
+        }
+
+
 async def test_login_page_handler(world: World) -> None:
     for principal in PRINCIPALS:
         state = state_as(LoginState, world.tokens[principal], "/login", {"next": "/leads"})
@@ -541,6 +584,7 @@ UI_ONLY = {
     "TeamState": {"start_edit", "stop_edit", "forget_password"},
     "ApiKeysState": {"forget_key"},
     "LeadsState": {"close_import"},
+    "LeadHandlingState": {"set_routing_mode", "set_subject", "set_body"},
 }
 COVERED = {
     "SessionState": {
@@ -559,6 +603,16 @@ COVERED = {
     "AuditState": {"load", "set_action", "set_actor", "set_period", "go_to_page"},
     "LoginState": {"load"},
     "SettingsState": {"load", "set_agent_pool_visible"},
+    "LeadHandlingState": {
+        "load",
+        "save_routing",
+        "pick_source",
+        "pick_channel",
+        "save_template",
+        "reset_template",
+        "save_weights",
+        "reset_weights",
+    },
 }
 
 
