@@ -83,6 +83,7 @@ lock: | $(BIN)/python
 bench: install-test
 	$(BIN)/python -m bench.leads_page
 	$(BIN)/python -m bench.dispatcher
+	$(BIN)/python -m bench.intake
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .web .states

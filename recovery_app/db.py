@@ -47,8 +47,8 @@ def build_engine(url: str | URL, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_size", get_settings().db_pool_size)
+    kwargs.setdefault("max_overflow", get_settings().db_max_overflow)
     return create_engine(parsed, **kwargs)
 
 

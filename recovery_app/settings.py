@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite:///recovery.db"
+    # Connections per process (PostgreSQL). Production runs up to 8 worker processes, so the
+    # default 5 + 5 overflow stays under PostgreSQL's default max_connections of 100; a busy
+    # worker queues for a connection rather than being refused by the server.
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_max_overflow: int = Field(default=5, ge=0, le=100)
     redis_url: str | None = None
     app_base_url: str = "http://localhost:3000"
     secret_key: str | None = Field(default=None, repr=False)

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 
@@ -128,23 +128,20 @@ def handle_lead(headers: Any, raw: bytes, ip: str | None, received_at: datetime)
     data = _json(raw, headers.get("content-type"))
     if not isinstance(data, dict):
         raise ValidationFailed("Expected a JSON object.", fields={"body": "a JSON object"})
+    # One transaction finds the tenant, counts the post against its limit and stores the event
+    # (a refused post rolls back: nothing is stored).
     try:
         with session_scope() as session:
             tenant = _tenant_for(session, tenant_id, data)
             tenant_pk, region = pk(tenant), tenant.default_region
-    except OperationalError as exc:
-        raise StorageUnavailable("Cannot reach the database; retry shortly.") from exc
-    limiter().hit(
-        rate_key if rate_key != "secret" else f"tenant:{tenant_pk}",
-        limit=get_settings().intake_rate_per_minute,
-    )
-    event_id = f"{tenant_pk}:{_event_id(headers, data, raw)}"
-    try:
-        with session_scope() as session:
+            limiter().hit(
+                rate_key if rate_key != "secret" else f"tenant:{tenant_pk}",
+                limit=get_settings().intake_rate_per_minute,
+            )
             event, _created = inbox.store(
                 session,
                 provider="leads",
-                event_id=event_id,
+                event_id=f"{tenant_pk}:{_event_id(headers, data, raw)}",
                 raw_body=raw.decode("utf-8"),
                 tenant_id=tenant_pk,
                 now=received_at,

@@ -88,6 +88,7 @@ class Lead(SQLModel, table=True):
         Index("ix_leads_tenant_assigned_status", "tenant_id", "assigned_user_id", "status"),
         Index("ix_leads_tenant_source", "tenant_id", "source"),
         Index("ix_leads_tenant_external", "tenant_id", "external_id"),
+        Index("ix_leads_tenant_first_touch", "tenant_id", "first_human_touch_at"),
     )
 
 

@@ -87,7 +87,8 @@ class ReflexServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"reflex run exited early:\n{self.log()}")
             try:
-                front = httpx.get(self.url + path, timeout=5)
+                # Production serves pages as static files: /login redirects to /login/.
+                front = httpx.get(self.url + path, timeout=5, follow_redirects=True)
                 back = httpx.get(self.api_url + "/api/v1/health", timeout=5)
                 if front.status_code == 200 and back.status_code == 200:
                     return

@@ -4,7 +4,7 @@ guard like everything else (outside quiet hours they go at the next allowed minu
 
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -18,27 +18,37 @@ BUILTIN_FOR_SOURCE = {"open_house": "open_house_followup"}
 
 def template_for(session: Session, *, tenant: Tenant, source: str, channel: Channel) -> Template:
     """The tenant's "first_response:<source>" template, else its "first_response" one, else
-    the built-in template for the source."""
-    own = (
+    the built-in template for the source. One query: this runs for every new lead."""
+    builtin_situation = BUILTIN_FOR_SOURCE.get(source, "new_web_lead")
+    order = (f"first_response:{source}", "first_response")
+    rows = (
         session.execute(
             select(Template).where(
-                col(Template.tenant_id) == tenant.id,
                 col(Template.channel) == channel,
                 or_(
-                    col(Template.situation) == f"first_response:{source}",
-                    col(Template.situation) == "first_response",
+                    and_(
+                        col(Template.tenant_id) == tenant.id,
+                        col(Template.situation).in_(order),
+                    ),
+                    and_(
+                        col(Template.is_builtin).is_(True),
+                        col(Template.situation) == builtin_situation,
+                    ),
                 ),
             )
         )
         .scalars()
         .all()
     )
-    for situation in (f"first_response:{source}", "first_response"):
-        for template in own:
-            if template.situation == situation:
+    for situation in order:
+        for template in rows:
+            if template.tenant_id is not None and template.situation == situation:
                 return template
-    builtin = ensure_builtin_templates(session)
-    return builtin[(BUILTIN_FOR_SOURCE.get(source, "new_web_lead"), channel)]
+    for template in rows:
+        if template.is_builtin:
+            return template
+    # A database the library was never written to (it is written on first use).
+    return ensure_builtin_templates(session)[(builtin_situation, channel)]
 
 
 def variables(session: Session, lead: Lead, tenant: Tenant) -> dict[str, str | None]:

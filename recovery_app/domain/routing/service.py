@@ -136,14 +136,14 @@ def candidates(session: Session, *, tenant: Tenant, lead: Lead, now: datetime) -
 
 
 def _response_times(session: Session, *, tenant_id: int, now: datetime) -> dict[int, float]:
-    """Each agent's median time to first human touch over the last 30 days."""
+    """Each agent's median time to first human touch, over leads touched in the last 30 days
+    (by the index on first_human_touch_at: untouched leads are never read)."""
     rows = session.execute(
         select(
             col(Lead.assigned_user_id), col(Lead.created_at), col(Lead.first_human_touch_at)
         ).where(
             col(Lead.tenant_id) == tenant_id,
-            col(Lead.created_at) >= now - timedelta(days=30),
-            col(Lead.first_human_touch_at).is_not(None),
+            col(Lead.first_human_touch_at) >= now - timedelta(days=30),
             col(Lead.assigned_user_id).is_not(None),
         )
     ).all()
