@@ -16,11 +16,16 @@ from recovery_app.models import Channel, Lead, MessageCategory, Template, Tenant
 BUILTIN_FOR_SOURCE = {"open_house": "open_house_followup"}
 
 
+def situation_for(source: str | None) -> str:
+    """The situation of an office's first-response template for `source` (None: every source)."""
+    return f"first_response:{source}" if source else "first_response"
+
+
 def template_for(session: Session, *, tenant: Tenant, source: str, channel: Channel) -> Template:
     """The tenant's "first_response:<source>" template, else its "first_response" one, else
     the built-in template for the source. One query: this runs for every new lead."""
     builtin_situation = BUILTIN_FOR_SOURCE.get(source, "new_web_lead")
-    order = (f"first_response:{source}", "first_response")
+    order = (situation_for(source), situation_for(None))
     rows = (
         session.execute(
             select(Template).where(

@@ -2,7 +2,7 @@
 routing mode and claim window, when hot leads escalate, how agents are alerted, the
 first-response templates per source, and the scoring weights. Every change is audited."""
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.audit import service as audit
 from recovery_app.domain.campaigns.rendering import FALLBACKS, render, variables_in
-from recovery_app.domain.leads.first_response import template_for
+from recovery_app.domain.leads.first_response import situation_for, template_for
 from recovery_app.domain.scoring.schemas import (
     DEFAULT_SOURCE_QUALITY,
     DEFAULT_WEIGHTS,
@@ -51,15 +51,6 @@ class Routing:
     escalate_after_hours: int = 24
     notify_agents_sms: bool = False
     notify_agents_email: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "routing_mode": self.routing_mode,
-            "claim_window_minutes": self.claim_window_minutes,
-            "escalate_after_hours": self.escalate_after_hours,
-            "notify_agents_sms": self.notify_agents_sms,
-            "notify_agents_email": self.notify_agents_email,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,14 +96,9 @@ def _audit(session: Session, viewer: Viewer, tenant: Tenant, action: str, before
 # ---------------------------------------------------------------------------- routing
 def routing(session: Session, *, viewer: Viewer) -> Routing:
     require_manager(viewer, "see lead handling settings")
-    t = _tenant(session, viewer)
-    return Routing(
-        t.routing_mode,
-        t.claim_window_minutes,
-        t.escalate_after_hours,
-        t.notify_agents_sms,
-        t.notify_agents_email,
-    )
+    tenant = _tenant(session, viewer)
+    # Each field is the tenant column of the same name.
+    return Routing(**{f.name: getattr(tenant, f.name) for f in fields(Routing)})
 
 
 def update_routing(session: Session, *, viewer: Viewer, changes: Routing) -> Routing:
@@ -130,9 +116,9 @@ def update_routing(session: Session, *, viewer: Viewer, changes: Routing) -> Rou
     if before == changes:
         return changes
     tenant = _tenant(session, viewer)
-    for name, value in changes.as_dict().items():
+    old, new = asdict(before), asdict(changes)
+    for name, value in new.items():
         setattr(tenant, name, value)
-    old, new = before.as_dict(), changes.as_dict()
     changed = [k for k in new if old[k] != new[k]]
     _audit(
         session,
@@ -146,10 +132,6 @@ def update_routing(session: Session, *, viewer: Viewer, changes: Routing) -> Rou
 
 
 # ----------------------------------------------------------------------- first response
-def _situation(source: str | None) -> str:
-    return f"first_response:{source}" if source else "first_response"
-
-
 def first_response(
     session: Session, *, viewer: Viewer, source: str | None, channel: Channel
 ) -> FirstResponse:
@@ -158,18 +140,12 @@ def first_response(
     if source is not None and source not in SOURCES:
         raise ValidationFailed("Unknown source.", fields={"source": ", ".join(SOURCES)})
     tenant = _tenant(session, viewer)
-    if source is None:
-        # template_for with a source that has no template of its own: the office default,
-        # else the library's general one.
-        template = _own(session, tenant, None, channel) or template_for(
-            session, tenant=tenant, source="", channel=channel
-        )
-    else:
-        template = template_for(session, tenant=tenant, source=source, channel=channel)
+    # No source: the office default, else the library's general template.
+    template = template_for(session, tenant=tenant, source=source or "", channel=channel)
     if template.tenant_id is None:
         origin = "library"
     else:
-        origin = "own" if template.situation == _situation(source) else "default"
+        origin = "own" if template.situation == situation_for(source) else "default"
     return FirstResponse(source, channel, template.subject, template.body, origin)
 
 
@@ -178,7 +154,7 @@ def _own(session: Session, tenant: Tenant, source: str | None, channel: Channel)
         select(Template).where(
             col(Template.tenant_id) == tenant.id,
             col(Template.channel) == channel,
-            col(Template.situation) == _situation(source),
+            col(Template.situation) == situation_for(source),
         )
     ).scalar_one_or_none()
 
@@ -230,7 +206,7 @@ def save_first_response(
         template = Template(
             tenant_id=tenant.id,
             channel=channel,
-            situation=_situation(source),
+            situation=situation_for(source),
             name=f"First response ({source or 'all sources'}, {channel})",
             body="",
         )
