@@ -6,6 +6,7 @@ from typing import TypedDict
 
 import reflex as rx
 
+from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.campaigns.rendering import render
 from recovery_app.domain.leads import handling
 from recovery_app.domain.scoring.schemas import FEATURES
@@ -106,7 +107,7 @@ class LeadHandlingState(SessionState):
         self.notify_agents_email = routing.notify_agents_email
         self.routing_errors = {}
         self._show_weights(weights)
-        await self._load_template()
+        await self._load_template(viewer)
 
     def _show_weights(self, weights: handling.Weights) -> None:
         self.weights = [
@@ -133,10 +134,11 @@ class LeadHandlingState(SessionState):
             "200 closed leads (converted or lost)."
         )
 
-    async def _load_template(self) -> None:
-        viewer = await self._manager_viewer("lead handling settings")
-        source = None if self.source == ALL_SOURCES else self.source
-        channel = Channel(self.channel)
+    def _template_source(self) -> str | None:
+        return None if self.source == ALL_SOURCES else self.source
+
+    async def _load_template(self, viewer: Viewer) -> None:
+        source, channel = self._template_source(), Channel(self.channel)
         current = await in_session(
             lambda s: handling.first_response(s, viewer=viewer, source=source, channel=channel)
         )
@@ -182,13 +184,13 @@ class LeadHandlingState(SessionState):
     @rx.event
     async def pick_source(self, value: str):
         self.source = value
-        await self._load_template()
+        await self._load_template(await self._manager_viewer("lead handling settings"))
 
     @rx.event
     async def pick_channel(self, value: str | list[str]):
         # The segmented control's on_change can carry a list (multiple mode); ours is single.
         self.channel = value if isinstance(value, str) else value[0]
-        await self._load_template()
+        await self._load_template(await self._manager_viewer("lead handling settings"))
 
     @rx.event
     def set_subject(self, value: str):
@@ -216,7 +218,7 @@ class LeadHandlingState(SessionState):
     @rx.event
     async def save_template(self):
         viewer, now = await self._viewer(), datetime.now(UTC)
-        source = None if self.source == ALL_SOURCES else self.source
+        source = self._template_source()
         channel, subject, body = Channel(self.channel), self.subject, self.body
         try:
             await in_session(
@@ -233,20 +235,20 @@ class LeadHandlingState(SessionState):
         except ValidationFailed as exc:
             self.template_errors = dict(exc.fields or {})
             return rx.toast.error(exc.message)
-        await self._load_template()
+        await self._load_template(viewer)
         return rx.toast.success("First-response template saved.")
 
     @rx.event
     async def reset_template(self):
         viewer = await self._viewer()
-        source = None if self.source == ALL_SOURCES else self.source
+        source = self._template_source()
         channel = Channel(self.channel)
         await in_session(
             lambda s: handling.reset_first_response(
                 s, viewer=viewer, source=source, channel=channel
             )
         )
-        await self._load_template()
+        await self._load_template(viewer)
         return rx.toast.success("Back to the inherited template.")
 
     # ------------------------------------------------------------------ weights
