@@ -20,8 +20,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from bench.common import fresh_database, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "dispatcher.json"
@@ -31,15 +32,8 @@ LEADS = 500
 
 
 def _fresh_database(url: str) -> None:
-    from recovery_app.db import build_engine
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql":
-        admin = build_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-        admin.dispose()
+    if make_url(url).get_backend_name() == "postgresql":
+        fresh_database(url)
 
 
 def _point_app_at(url: str, twilio_url: str) -> None:
@@ -57,15 +51,6 @@ def _point_app_at(url: str, twilio_url: str) -> None:
 
     reload_settings()
     db.reset_engine()
-
-
-def _migrate() -> None:
-    from alembic import command
-    from recovery_app.cli import alembic_config
-    from recovery_app.db import get_engine
-
-    with get_engine().begin() as connection:
-        command.upgrade(alembic_config(connection), "head")
 
 
 def _queue(messages: int, run: str) -> None:
@@ -171,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     pg_url = os.environ.get("BENCH_DISPATCH_DATABASE_URL", PG_URL)
     _fresh_database(pg_url)
     _point_app_at(pg_url, twilio.url)
-    _migrate()
+    migrate()
     for dispatchers in (1, 4):
         result = _run(dispatchers, args.messages, twilio) | {"database": "postgresql"}
         print(
@@ -180,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
     with tempfile.TemporaryDirectory() as tmp:
         _point_app_at(f"sqlite:///{tmp}/bench.db", twilio.url)
-        _migrate()
+        migrate()
         result = _run(1, args.messages, twilio) | {"database": "sqlite"}
         print(f"  SQLite, 1 dispatcher: {result['messages_per_second']} messages/s")
         results.append(result)

@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+
+from bench.common import fresh_database, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "intake.json"
@@ -58,17 +59,6 @@ AREA_CODES = (
 
 
 # ------------------------------------------------------------------------------ set-up
-def _fresh_database(url: str) -> None:
-    from recovery_app.db import build_engine
-
-    parsed = make_url(url)
-    admin = build_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
-
-
 def _app_env(twilio_url: str, sendgrid_url: str) -> dict[str, str]:
     from tests.e2e.server import app_env
 
@@ -97,16 +87,12 @@ def _prepare(env: dict[str, str]) -> None:
     """Migrate, then one tenant with five agents on shift around the clock."""
     os.environ.update(env)
     from recovery_app import db
-    from recovery_app.cli import alembic_config
     from recovery_app.models import Role, Tenant, User
     from recovery_app.settings import reload_settings
 
     reload_settings()
     db.reset_engine()
-    from alembic import command
-
-    with db.get_engine().begin() as connection:
-        command.upgrade(alembic_config(connection), "head")
+    migrate()
     all_day = {day: ["00:00", "23:59"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
     with db.session_scope() as session:
         tenant = Tenant(
@@ -434,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     provider_process.start()
     twilio_url, sendgrid_url = providers.recv()
     env = _app_env(twilio_url, sendgrid_url)
-    _fresh_database(PG_URL)
+    fresh_database(PG_URL)
     _prepare(env)
     report: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

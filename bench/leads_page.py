@@ -22,25 +22,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+
+from bench.common import fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "leads_page.json"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/recovery_bench"
 LEADS = 100_000
-
-
-def _recreate_database(url: str) -> None:
-    parsed = make_url(url)
-    admin_url = parsed.set(database="postgres")
-    from recovery_app.db import build_engine
-
-    admin = build_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
-    admin.dispose()
 
 
 def _cli(url: str, *args: str, stdin: str | None = None) -> tuple[str, float]:
@@ -83,7 +73,7 @@ def ensure_bench_user(url: str) -> None:
 
 
 def seed(url: str) -> dict:
-    _recreate_database(url)
+    fresh_database(url)
     _cli(url, "migrate")
     out, wall = _cli(url, "seed-demo", "--leads", str(LEADS), "--seed", "7")
     first_line = out.splitlines()[0]

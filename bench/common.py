@@ -1,0 +1,26 @@
+"""Set-up the benchmarks share: an empty PostgreSQL database, and the schema in it."""
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+
+def fresh_database(url: str) -> None:
+    """Drop and re-create the PostgreSQL database `url` names (connected through `postgres`)."""
+    from recovery_app.db import build_engine
+
+    parsed = make_url(url)
+    admin = build_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+def migrate() -> None:
+    """Apply the migrations to the database the app is configured for (DATABASE_URL)."""
+    from alembic import command
+    from recovery_app.cli import alembic_config
+    from recovery_app.db import get_engine
+
+    with get_engine().begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
