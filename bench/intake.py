@@ -404,6 +404,11 @@ def main(argv: list[str] | None = None) -> int:
         "--steps", default=",".join(map(str, STEP_RATES)), help="rates tried in the search"
     )
     parser.add_argument("--step-seconds", type=float, default=STEP_SECONDS)
+    parser.add_argument(
+        "--steady-only",
+        action="store_true",
+        help="only the fixed-rate run, printed and not written (a quick check while tuning)",
+    )
     args = parser.parse_args(argv)
     rates = [float(r) for r in args.steps.split(",")]
     sys.path.insert(0, str(ROOT))
@@ -445,11 +450,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    errors {steady['errors']}, latency {steady['latency_ms']}")
             print(f"    speed to lead {steady['speed_to_lead']}")
             report["steady"] = steady
+            if args.steady_only:
+                return 0
             print("  highest sustained rate")
             best, steps = _search(url, zone, "ours", rates, args.step_seconds, drain=True)
             report["ours"] = {"max_sustained_per_second": best, "steps": steps}
         finally:
             server.stop()
+            if args.steady_only:
+                providers.send("stop")
+                providers.recv()
     print("  floor")
     floor_best, floor_steps = _floor(workers, zone, rates, args.step_seconds)
     report["floor"] = {"max_sustained_per_second": floor_best, "steps": floor_steps}

@@ -9,13 +9,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlmodel import Session
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, SQLModel
 
 from recovery_app.settings import get_settings
+
+M = TypeVar("M", bound=SQLModel)
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -75,3 +78,27 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def insert_unless_taken(session: OrmSession, row: M, *, unique: list[str]) -> M | None:
+    """INSERT `row` unless its `unique` key is taken (ON CONFLICT DO NOTHING ... RETURNING, on
+    PostgreSQL and SQLite alike): the inserted row as a persistent object, or None when another
+    row already holds the key. One round trip where savepoint + insert + release took three,
+    and a clash leaves the surrounding transaction usable."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    model = type(row)
+    table = model.__table__  # type: ignore[attr-defined]
+    values = {
+        column.key: getattr(row, column.key)
+        for column in table.columns
+        if not (column.primary_key and getattr(row, column.key) is None)
+    }
+    stmt = (
+        dialect.insert(model)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(model)
+    )
+    return session.execute(stmt).scalar_one_or_none()

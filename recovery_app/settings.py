@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # worker queues for a connection rather than being refused by the server.
     db_pool_size: int = Field(default=5, ge=1, le=100)
     db_max_overflow: int = Field(default=5, ge=0, le=100)
+    # Sends in flight at once per worker process (each holds a connection only around its
+    # short transactions, not during the provider call).
+    dispatch_concurrency: int = Field(default=4, ge=1, le=32)
     redis_url: str | None = None
     app_base_url: str = "http://localhost:3000"
     secret_key: str | None = Field(default=None, repr=False)

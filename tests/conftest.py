@@ -212,3 +212,13 @@ def app_database(database: FreshDatabase) -> Iterator[FreshDatabase]:
     with database.engine.begin() as conn:
         for table in reversed(SQLModel.metadata.sorted_tables):
             conn.execute(table.delete())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches() -> Iterator[None]:
+    """Process-wide caches keyed by row ids would carry one test's rows into the next test's
+    database, where the same ids mean other rows."""
+    from recovery_app.domain.routing.service import forget_response_times
+
+    forget_response_times()
+    yield

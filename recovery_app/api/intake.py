@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
@@ -161,18 +161,25 @@ def handle_lead(headers: Any, raw: bytes, ip: str | None, received_at: datetime)
         with session_scope() as session:
             result = intake(
                 session,
-                tenant=session.get(Tenant, tenant_pk),
+                # The row read a moment ago, attached without reading it again.
+                tenant=session.merge(tenant, load=False),
                 person=person,  # type: ignore[arg-type]
                 received_at=received_at,
                 via="webhook",
                 ip=ip,
             )
-            stored_event = session.get(WebhookEvent, event_pk)
-            assert stored_event is not None
             status = 201 if result.created else 200
-            stored_event.handled_at, stored_event.error = received_at, None
-            stored_event.response = {"status": status, "body": result.body()}
-            stored_event.attempts += 1
+            session.execute(
+                update(WebhookEvent)
+                .where(col(WebhookEvent.id) == event_pk)
+                .values(
+                    handled_at=received_at,
+                    error=None,
+                    response={"status": status, "body": result.body()},
+                    attempts=col(WebhookEvent.attempts) + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
             return result
 
     try:

@@ -11,14 +11,18 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
-from recovery_app.db import session_scope
+from recovery_app.db import get_engine, session_scope
 from recovery_app.domain.compliance import guard
 from recovery_app.domain.compliance.suppression import is_suppressed, suppress
 from recovery_app.domain.leads import timeline
@@ -27,7 +31,16 @@ from recovery_app.messaging.channels import Outcome, Outgoing, SendResult, chann
 from recovery_app.messaging.pacing import Pacer
 from recovery_app.messaging.segments import sms_segments
 from recovery_app.messaging.unsubscribe import unsubscribe_url
-from recovery_app.models import Campaign, Channel, Lead, Message, MessageStatus, Tenant, pk
+from recovery_app.models import (
+    Campaign,
+    Channel,
+    Lead,
+    Message,
+    MessageCategory,
+    MessageStatus,
+    Tenant,
+    pk,
+)
 from recovery_app.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -90,15 +103,24 @@ class Dispatcher:
         self,
         worker: str,
         *,
-        batch_size: int = 50,
+        batch_size: int | None = None,
+        concurrency: int | None = None,
         pacer: Pacer | None = None,
         clock: Callable[[], datetime] = _now,
     ):
         self.worker = worker
-        self.batch_size = batch_size
+        # Provider calls wait on the network, so one worker sends several at once. SQLite has
+        # one writer whatever we do: there, one at a time.
+        sqlite = get_engine().dialect.name == "sqlite"
+        self.concurrency = 1 if sqlite else (concurrency or get_settings().dispatch_concurrency)
+        # A claim takes only what this worker is about to send: rows claimed but waiting here
+        # would wait behind our sends while another worker sits idle.
+        self.batch_size = batch_size or 2 * self.concurrency
         self.pacer = pacer or Pacer()
         # The time the dispatcher lives in (tests move it forward to reach retries and mornings).
         self.clock = clock
+        self._pool: ThreadPoolExecutor | None = None
+        self._stats_lock = threading.Lock()
 
     # ------------------------------------------------------------------ one pass
     def run_once(self) -> DispatchStats:
@@ -108,16 +130,31 @@ class Dispatcher:
             stale = repository.claim_stale(
                 session, now=self.clock(), limit=self.batch_size, lease=SENDING_LEASE
             )
-        for message_id in stale:
-            self._guarded(self._reconcile, message_id, stats)
+        self._each(self._reconcile, stale, stats)
         with session_scope() as session:
             due = repository.claim_due(
                 session, now=self.clock(), limit=self.batch_size, lease=SENDING_LEASE
             )
         stats.claimed = len(due)
-        for message_id in due:
-            self._guarded(self._process, message_id, stats)
+        self._each(self._process, due, stats)
         return stats
+
+    def _each(self, step, message_ids: list[int], stats: DispatchStats) -> None:
+        """Run `step` for every id, up to `concurrency` at a time; returns when all are done."""
+        if self.concurrency <= 1 or len(message_ids) <= 1:
+            for message_id in message_ids:
+                self._guarded(step, message_id, stats)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="dispatch")
+        futures = [self._pool.submit(self._guarded, step, i, stats) for i in message_ids]
+        for future in futures:
+            future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def drain(self, max_passes: int = 1000) -> DispatchStats:
         """Run passes until a pass finds nothing due (tests, benchmarks, the CLI)."""
@@ -130,12 +167,15 @@ class Dispatcher:
         return total
 
     def _guarded(self, step, message_id: int, stats: DispatchStats) -> None:
+        own = DispatchStats()
         try:
-            step(message_id, stats)
+            step(message_id, own)
         except Exception as exc:
             # The row stays `sending`; its lease runs out and reconciliation picks it up.
             logger.exception("dispatching message %s failed", message_id)
-            stats.errors.append(f"{message_id}: {exc}")
+            own.errors.append(f"{message_id}: {exc}")
+        with self._stats_lock:  # steps run on several threads
+            stats.add(own)
 
     # ------------------------------------------------------------------ sending
     def _process(self, message_id: int, stats: DispatchStats) -> None:
@@ -206,9 +246,7 @@ class Dispatcher:
     ) -> None:
         settings = get_settings()
         now = self.clock()
-        message = session.get(Message, message_id)
-        assert message is not None
-        lead = session.get(Lead, message.lead_id) if message.lead_id is not None else None
+        message, lead, _tenant = _load(session, message_id)  # the tenant is for rescoring
         message.provider, message.updated_at = result.provider, now
         if result.outcome in (Outcome.SENT, Outcome.SIMULATED):
             message.status = (
@@ -249,11 +287,13 @@ class Dispatcher:
 
 
 def _load(session: Session, message_id: int) -> tuple[Message, Lead | None, Tenant]:
-    message = session.get(Message, message_id)
-    assert message is not None
-    lead = session.get(Lead, message.lead_id) if message.lead_id is not None else None
-    tenant = session.get(Tenant, message.tenant_id)
-    assert tenant is not None
+    """The message with its lead (none for alerts to staff) and tenant, in one query."""
+    message, lead, tenant = session.execute(
+        select(Message, Lead, Tenant)
+        .join(Tenant, col(Tenant.id) == col(Message.tenant_id))
+        .outerjoin(Lead, col(Lead.id) == col(Message.lead_id))
+        .where(col(Message.id) == message_id)
+    ).one()
     return message, lead, tenant
 
 
@@ -321,12 +361,14 @@ def _facts(
         and is_suppressed(
             session, tenant_id=pk(tenant), channel=kind, address=message.to_address or ""
         ),
-        prior_outbound_sms=repository.prior_outbound_sms(
-            session, lead_id=pk(lead), exclude_id=pk(message)
-        ),
+        # Each fact costs a query per send: read only those the guard looks at for this message.
+        prior_outbound_sms=kind == Channel.SMS
+        and repository.prior_outbound_sms(session, lead_id=pk(lead), exclude_id=pk(message)),
         marketing_sent_last_24h=repository.marketing_sent_since(
             session, lead_id=pk(lead), since=now - timedelta(hours=24), exclude_id=pk(message)
-        ),
+        )
+        if message.category == MessageCategory.MARKETING
+        else [],
         marketing_cap=cap,
         state_rules=settings.state_rules,
     )
@@ -383,10 +425,12 @@ async def embedded_dispatcher() -> AsyncIterator[None]:
     """Reflex lifespan task: every back-end worker dispatches the shared outbox."""
     from recovery_app.jobs.scheduler import worker_id
 
-    task = asyncio.create_task(run_forever(Dispatcher(worker_id())), name="outbox-dispatcher")
+    dispatcher = Dispatcher(worker_id())
+    task = asyncio.create_task(run_forever(dispatcher), name="outbox-dispatcher")
     try:
         yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        dispatcher.close()

@@ -8,11 +8,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from recovery_app.db import session_scope
+from recovery_app.db import insert_unless_taken, session_scope
 from recovery_app.models import WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -48,17 +47,15 @@ def store(
         tenant_id=tenant_id,
         received_at=now,
     )
-    try:
-        with session.begin_nested():
-            session.add(event)
-    except IntegrityError:
-        existing = session.execute(
-            select(WebhookEvent).where(
-                col(WebhookEvent.provider) == provider, col(WebhookEvent.event_id) == event_id[:255]
-            )
-        ).scalar_one()
-        return existing, False
-    return event, True
+    stored = insert_unless_taken(session, event, unique=["provider", "event_id"])
+    if stored is not None:
+        return stored, True
+    existing = session.execute(
+        select(WebhookEvent).where(
+            col(WebhookEvent.provider) == provider, col(WebhookEvent.event_id) == event_id[:255]
+        )
+    ).scalar_one()
+    return existing, False
 
 
 Handler = Callable[[Session, WebhookEvent, datetime], None]

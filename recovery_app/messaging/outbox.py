@@ -5,10 +5,10 @@ cause return the first row instead of a second message."""
 from datetime import datetime
 
 from sqlalchemy import event, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from recovery_app.db import insert_unless_taken
 from recovery_app.errors import ValidationFailed
 from recovery_app.messaging import wake
 from recovery_app.models import (
@@ -84,16 +84,14 @@ def enqueue(
 
 def _insert_once(session: Session, message: Message) -> Message:
     """Insert `message` unless its idempotency key is taken; the dispatcher wakes on commit."""
-    try:
-        with session.begin_nested():
-            session.add(message)
-    except IntegrityError:
+    stored = insert_unless_taken(session, message, unique=["idempotency_key"])
+    if stored is None:
         # Another transaction queued the same cause first: theirs is the message.
         return session.execute(
             select(Message).where(col(Message.idempotency_key) == message.idempotency_key)
         ).scalar_one()
     session.info["wake_dispatcher"] = True
-    return message
+    return stored
 
 
 @event.listens_for(Session, "after_commit")

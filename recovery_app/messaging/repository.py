@@ -27,9 +27,13 @@ def _claim(
     lease: timedelta,
     bump_attempts: bool,
 ) -> list[int]:
-    """Atomically take up to `limit` due rows in `status`: one UPDATE over a SKIP LOCKED subquery
-    on PostgreSQL (claimers never wait for or double-take each other's rows), the same single
-    statement on SQLite, where it holds the database's write lock."""
+    """Atomically take up to `limit` due rows in `status`.
+
+    On PostgreSQL the due rows are picked in a MATERIALIZED CTE with FOR UPDATE SKIP LOCKED:
+    claimers never wait for or double-take each other's rows, and the pick runs exactly once.
+    (`WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` does not: the planner may rescan
+    the subquery and one claim took 134 rows with a limit of 50.) On SQLite one statement under
+    the database's write lock does the same."""
     due = (
         select(col(Message.id))
         .where(
@@ -39,7 +43,6 @@ def _claim(
         )
         .order_by(col(Message.next_attempt_at), col(Message.id))
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
     values: dict = {
         "status": MessageStatus.SENDING,
@@ -48,9 +51,14 @@ def _claim(
     }
     if bump_attempts:
         values["attempts"] = col(Message.attempts) + 1
+    if session.get_bind().dialect.name == "postgresql":
+        picked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+        where = [col(Message.id) == picked.c.id]
+    else:
+        where = [col(Message.id).in_(due.scalar_subquery()), col(Message.status) == status]
     stmt = (
         update(Message)
-        .where(col(Message.id).in_(due.scalar_subquery()), col(Message.status) == status)
+        .where(*where)
         .values(**values)
         .returning(col(Message.id))
         .execution_options(synchronize_session=False)

@@ -30,11 +30,17 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class _BusyServer(ThreadingHTTPServer):
+    # The standard listen backlog of 5 refuses connections when a few dispatchers send at
+    # once; the real APIs take thousands.
+    request_queue_size = 1024
+
+
 class _Server:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.script: deque[Reply] = deque()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd = _BusyServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

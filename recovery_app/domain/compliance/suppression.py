@@ -6,6 +6,7 @@ write to that person again does.
 """
 
 import hashlib
+from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,3 +46,23 @@ def is_hash_suppressed(session: Session, *, tenant_id: int, channel: Channel, di
         col(Suppression.value_hash) == digest,
     )
     return session.execute(stmt).first() is not None
+
+
+def suppressed_channels(
+    session: Session, *, tenant_id: int, addresses: Mapping[Channel, str | None]
+) -> set[Channel]:
+    """Which of these channel addresses are on the tenant's list (one query for all of them)."""
+    digests = {
+        address_hash(channel, address): channel for channel, address in addresses.items() if address
+    }
+    if not digests:
+        return set()
+    stmt = select(col(Suppression.channel), col(Suppression.value_hash)).where(
+        col(Suppression.tenant_id) == tenant_id,
+        col(Suppression.value_hash).in_(list(digests)),
+    )
+    return {
+        digests[digest]
+        for channel, digest in session.execute(stmt).all()
+        if digests.get(digest) == channel
+    }

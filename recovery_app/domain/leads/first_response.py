@@ -21,15 +21,18 @@ def situation_for(source: str | None) -> str:
     return f"first_response:{source}" if source else "first_response"
 
 
-def template_for(session: Session, *, tenant: Tenant, source: str, channel: Channel) -> Template:
-    """The tenant's "first_response:<source>" template, else its "first_response" one, else
-    the built-in template for the source. One query: this runs for every new lead."""
+def templates_for(
+    session: Session, *, tenant: Tenant, source: str, channels: tuple[Channel, ...]
+) -> dict[Channel, Template]:
+    """Per channel: the tenant's "first_response:<source>" template, else its "first_response"
+    one, else the built-in template for the source. One query for every channel: this runs for
+    every new lead."""
     builtin_situation = BUILTIN_FOR_SOURCE.get(source, "new_web_lead")
     order = (situation_for(source), situation_for(None))
     rows = (
         session.execute(
             select(Template).where(
-                col(Template.channel) == channel,
+                col(Template.channel).in_(channels),
                 or_(
                     and_(
                         col(Template.tenant_id) == tenant.id,
@@ -45,19 +48,33 @@ def template_for(session: Session, *, tenant: Tenant, source: str, channel: Chan
         .scalars()
         .all()
     )
-    for situation in order:
-        for template in rows:
-            if template.tenant_id is not None and template.situation == situation:
-                return template
-    for template in rows:
-        if template.is_builtin:
-            return template
-    # A database the library was never written to (it is written on first use).
-    return ensure_builtin_templates(session)[(builtin_situation, channel)]
+    chosen: dict[Channel, Template] = {}
+    for channel in channels:
+        mine = [t for t in rows if t.channel == channel]
+        found = next(
+            (
+                t
+                for situation in order
+                for t in mine
+                if t.tenant_id is not None and t.situation == situation
+            ),
+            None,
+        ) or next((t for t in mine if t.is_builtin), None)
+        # A database the library was never written to (it is written on first use).
+        chosen[channel] = found or ensure_builtin_templates(session)[(builtin_situation, channel)]
+    return chosen
 
 
-def variables(session: Session, lead: Lead, tenant: Tenant) -> dict[str, str | None]:
-    agent = session.get(User, lead.assigned_user_id) if lead.assigned_user_id else None
+def template_for(session: Session, *, tenant: Tenant, source: str, channel: Channel) -> Template:
+    """The template a new lead from `source` gets on `channel` (see `templates_for`)."""
+    return templates_for(session, tenant=tenant, source=source, channels=(channel,))[channel]
+
+
+def variables(
+    session: Session, lead: Lead, tenant: Tenant, *, agent: User | None = None
+) -> dict[str, str | None]:
+    if agent is None or agent.id != lead.assigned_user_id:
+        agent = session.get(User, lead.assigned_user_id) if lead.assigned_user_id else None
     attributes = lead.attributes or {}
     interest = (
         attributes.get("property_interest")
@@ -77,15 +94,20 @@ def variables(session: Session, lead: Lead, tenant: Tenant) -> dict[str, str | N
     }
 
 
-def queue_first_response(session: Session, *, lead: Lead, tenant: Tenant, now: datetime) -> int:
+def queue_first_response(
+    session: Session, *, lead: Lead, tenant: Tenant, now: datetime, agent: User | None = None
+) -> int:
     """Queue the first SMS (if the lead has a number) and email (if an address); returns how many.
-    One per lead and channel, whatever retries do (the idempotency key is the lead's)."""
-    values = variables(session, lead, tenant)
-    queued = 0
-    for channel, address in ((Channel.SMS, lead.phone), (Channel.EMAIL, lead.email)):
-        if not address:
-            continue
-        template = template_for(session, tenant=tenant, source=lead.source, channel=channel)
+    One per lead and channel, whatever retries do (the idempotency key is the lead's).
+    `agent`: the lead's agent when the caller has it at hand (saves a lookup)."""
+    addresses = {Channel.SMS: lead.phone, Channel.EMAIL: lead.email}
+    channels = tuple(channel for channel, address in addresses.items() if address)
+    if not channels:
+        return 0
+    values = variables(session, lead, tenant, agent=agent)
+    templates = templates_for(session, tenant=tenant, source=lead.source, channels=channels)
+    for channel in channels:
+        template = templates[channel]
         outbox.enqueue(
             session,
             lead=lead,
@@ -97,5 +119,4 @@ def queue_first_response(session: Session, *, lead: Lead, tenant: Tenant, now: d
             template_id=template.id,
             idempotency_key=f"first-response:{pk(lead)}:{channel}",
         )
-        queued += 1
-    return queued
+    return len(channels)

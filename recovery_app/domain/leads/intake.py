@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from recovery_app.domain.audit import service as audit
-from recovery_app.domain.compliance.suppression import is_suppressed
+from recovery_app.domain.compliance.suppression import suppressed_channels
 from recovery_app.domain.leads import timeline
 from recovery_app.errors import StorageUnavailable, ValidationFailed
 from recovery_app.models import ActivityKind, Channel, Lead, LeadStatus, Tenant, pk
@@ -298,15 +298,18 @@ def intake(
             crm_contact_id=crm_contact_id,
         )
     # Anyone erased or hard-bounced before stays unreachable, whatever the form says now.
-    for channel, address, flag in (
-        (Channel.SMS, lead.phone, "opted_out_sms"),
-        (Channel.EMAIL, lead.email, "opted_out_email"),
-    ):
-        if (
-            address
-            and not getattr(lead, flag)
-            and is_suppressed(session, tenant_id=tenant_id, channel=channel, address=address)
-        ):
+    reachable = {
+        channel: address
+        for channel, address, flag in (
+            (Channel.SMS, lead.phone, lead.opted_out_sms),
+            (Channel.EMAIL, lead.email, lead.opted_out_email),
+        )
+        if address and not flag
+    }
+    with session.no_autoflush:
+        suppressed = suppressed_channels(session, tenant_id=tenant_id, addresses=reachable)
+    for channel in (Channel.SMS, Channel.EMAIL):
+        if channel in suppressed:
             timeline.opt_out(
                 session,
                 lead,
@@ -329,12 +332,13 @@ def intake(
         },
     )
     timeline.rescore(session, lead, now=received_at)
+    agent = None
     if lead.assigned_user_id is None and lead.status not in (LeadStatus.CONVERTED, LeadStatus.LOST):
-        routing.route(session, lead=lead, tenant=tenant, now=received_at)
+        agent = routing.route(session, lead=lead, tenant=tenant, now=received_at)
     elif not created and lead.assigned_user_id is not None:
         routing.tell_agent_lead_returned(session, lead=lead, now=received_at)
     if respond and created:
-        queue_first_response(session, lead=lead, tenant=tenant, now=received_at)
+        queue_first_response(session, lead=lead, tenant=tenant, now=received_at, agent=agent)
     return IntakeResult(pk(lead), created, lead.score, str(lead.temperature), lead.assigned_user_id)
 
 

@@ -1,11 +1,13 @@
 """Four dispatchers, one outbox: every message goes out exactly once."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from recovery_app.db import session_scope
+from recovery_app.messaging import repository
 from recovery_app.messaging.dispatcher import Dispatcher, DispatchStats
 from recovery_app.messaging.pacing import Pacer
 from recovery_app.models import (
@@ -56,6 +58,18 @@ def queue_many(tenant_id: int) -> None:
             )
             for n in range(MESSAGES)
         )
+
+
+def test_a_claim_takes_no_more_than_its_limit(office) -> None:
+    # On PostgreSQL `id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` once took 134 rows for
+    # a limit of 50; one worker then sent them all while the others sat idle.
+    queue_many(office.tenant_id)
+    with session_scope() as session:
+        first = repository.claim_due(session, now=NOON, limit=50, lease=timedelta(minutes=2))
+    with session_scope() as session:
+        second = repository.claim_due(session, now=NOON, limit=50, lease=timedelta(minutes=2))
+    assert len(first) == len(second) == 50
+    assert not set(first) & set(second)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from recovery_app.domain.routing import service as routing
 from recovery_app.errors import Conflict, Forbidden
-from recovery_app.models import LeadOffer, LeadStatus, Notification, Role, Temperature
+from recovery_app.models import LeadOffer, LeadStatus, Notification, Role, Temperature, User
 from tests.factories import make_lead, make_tenant, make_user, viewer_for
 
 # Monday 2 November 2026, 11:00 in Chicago.
@@ -57,6 +57,17 @@ def test_round_robin_takes_turns(session, office) -> None:
     ]
     assert [u.id for u in got] == [a.id for a in agents] * 2
     assert all(notes(session, a, "assigned") == 2 for a in agents)
+
+
+def test_the_round_robin_time_is_written_when_the_transaction_commits(session, office) -> None:
+    tenant, _, _ = office
+    best = routing.route(session, lead=new_lead(session, tenant), tenant=tenant, now=MONDAY_11)
+    assert best is not None and best.last_assigned_at == MONDAY_11  # seen at once in memory
+    stored = select(User.last_assigned_at).where(User.id == best.id)
+    session.flush()
+    assert session.execute(stored).scalar_one() is None  # the row is not locked for the rest
+    session.commit()
+    assert session.execute(stored).scalar_one().replace(tzinfo=UTC) == MONDAY_11
 
 
 def test_capacity_working_hours_and_activity_are_respected(session, office) -> None:
