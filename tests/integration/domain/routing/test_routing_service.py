@@ -3,6 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from recovery_app.db import session_scope
 from recovery_app.domain.routing import service as routing
 from recovery_app.errors import Conflict, Forbidden
 from recovery_app.models import LeadOffer, LeadStatus, Notification, Role, Temperature, User
@@ -59,15 +60,22 @@ def test_round_robin_takes_turns(session, office) -> None:
     assert all(notes(session, a, "assigned") == 2 for a in agents)
 
 
-def test_the_round_robin_time_is_written_when_the_transaction_commits(session, office) -> None:
-    tenant, _, _ = office
-    best = routing.route(session, lead=new_lead(session, tenant), tenant=tenant, now=MONDAY_11)
-    assert best is not None and best.last_assigned_at == MONDAY_11  # seen at once in memory
-    stored = select(User.last_assigned_at).where(User.id == best.id)
-    session.flush()
-    assert session.execute(stored).scalar_one() is None  # the row is not locked for the rest
-    session.commit()
-    assert session.execute(stored).scalar_one().replace(tzinfo=UTC) == MONDAY_11
+def test_the_round_robin_time_is_written_when_the_transaction_commits(app_database) -> None:
+    # A real commit (the `session` fixture's commits are savepoints, which SQLite mishandles).
+    with session_scope() as session:
+        tenant = make_tenant(session, timezone="America/Chicago")
+        agent_id = make_user(session, tenant, role=Role.AGENT, working_hours=HOURS).id
+        lead = new_lead(session, tenant)
+    stored = select(User.last_assigned_at).where(User.id == agent_id)
+    with session_scope() as session:
+        best = routing.route(
+            session, lead=session.merge(lead), tenant=session.merge(tenant), now=MONDAY_11
+        )
+        assert best is not None and best.last_assigned_at == MONDAY_11  # seen at once in memory
+        session.flush()
+        assert session.execute(stored).scalar_one() is None  # the row is not locked meanwhile
+    with session_scope() as session:
+        assert session.execute(stored).scalar_one().replace(tzinfo=UTC) == MONDAY_11
 
 
 def test_capacity_working_hours_and_activity_are_respected(session, office) -> None:
