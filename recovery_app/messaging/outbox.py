@@ -44,20 +44,22 @@ def enqueue(
     sent_by_user_id: int | None = None,
     request_id: str | None = None,
 ) -> Message:
-    """Queue one outbound message; the same `idempotency_key` always yields the same row."""
-    existing = session.execute(
-        select(Message).where(col(Message.idempotency_key) == idempotency_key)
-    ).scalar_one_or_none()
-    if existing is not None:
-        return existing
+    """Queue one outbound message; the same `idempotency_key` always yields the same row.
+    (The insert itself finds a taken key: no lookup first, on the path of every new lead.)"""
     body = body.strip()
     limit = MAX_SMS_LENGTH if channel == Channel.SMS else MAX_EMAIL_LENGTH
+    problem = None
     if not body or len(body) > limit:
-        raise ValidationFailed(
+        problem = ValidationFailed(
             "Message body is empty or too long.", fields={"body": f"1 to {limit} characters"}
         )
-    if channel == Channel.EMAIL and not (subject or "").strip():
-        raise ValidationFailed("An email needs a subject.", fields={"subject": "required"})
+    elif channel == Channel.EMAIL and not (subject or "").strip():
+        problem = ValidationFailed("An email needs a subject.", fields={"subject": "required"})
+    if problem is not None:
+        existing = _existing(session, idempotency_key[:200])
+        if existing is not None:  # a cause already queued is answered with its row, as ever
+            return existing
+        raise problem
     message = Message(
         tenant_id=lead.tenant_id,
         lead_id=pk(lead),
@@ -86,12 +88,18 @@ def _insert_once(session: Session, message: Message) -> Message:
     """Insert `message` unless its idempotency key is taken; the dispatcher wakes on commit."""
     stored = insert_unless_taken(session, message, unique=["idempotency_key"])
     if stored is None:
-        # Another transaction queued the same cause first: theirs is the message.
-        return session.execute(
-            select(Message).where(col(Message.idempotency_key) == message.idempotency_key)
-        ).scalar_one()
+        # The same cause was queued before (or by another transaction just now): that row.
+        existing = _existing(session, message.idempotency_key)
+        assert existing is not None
+        return existing
     session.info["wake_dispatcher"] = True
     return stored
+
+
+def _existing(session: Session, idempotency_key: str) -> Message | None:
+    return session.execute(
+        select(Message).where(col(Message.idempotency_key) == idempotency_key)
+    ).scalar_one_or_none()
 
 
 @event.listens_for(Session, "after_commit")
@@ -112,11 +120,6 @@ def enqueue_internal(
     subject: str | None = None,
 ) -> Message:
     """A message to one of our own users (an alert), through the same outbox and dispatcher."""
-    existing = session.execute(
-        select(Message).where(col(Message.idempotency_key) == idempotency_key)
-    ).scalar_one_or_none()
-    if existing is not None:
-        return existing
     message = Message(
         tenant_id=user.tenant_id,
         lead_id=None,

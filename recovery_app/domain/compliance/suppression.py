@@ -34,8 +34,8 @@ def suppress(
 
 
 def is_suppressed(session: Session, *, tenant_id: int, channel: Channel, address: str) -> bool:
-    return is_hash_suppressed(
-        session, tenant_id=tenant_id, channel=channel, digest=address_hash(channel, address)
+    return channel in suppressed_channels(
+        session, tenant_id=tenant_id, addresses={channel: address}
     )
 
 
