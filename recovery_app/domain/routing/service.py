@@ -223,6 +223,12 @@ def _write_round_robin(session: Session) -> None:
         )
 
 
+@event.listens_for(Session, "after_rollback")
+def _drop_round_robin(session: Session) -> None:
+    """A rolled-back assignment never happened: its move must not ride on a later commit."""
+    session.info.pop(_ROUND_ROBIN, None)
+
+
 def assign(
     session: Session,
     *,
