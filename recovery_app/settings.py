@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     anthropic_api_key: str | None = Field(default=None, repr=False)
     anthropic_base_url: str | None = None
     anthropic_model: str | None = None
+    anthropic_timeout_seconds: float = Field(default=30, gt=0, le=60)
+    # Extra phrases AI drafts must never contain (comma-separated), on top of the built-in
+    # Fair Housing list.
+    fair_housing_blocklist: str = ""
 
     # Messaging: pacing (0 disables), marketing cap, prices for cost accounting, provider timeout.
     sms_per_second_per_number: float = Field(default=1.0, ge=0, le=1000)
@@ -96,6 +100,9 @@ class Settings(BaseSettings):
     session_idle_hours: float = Field(default=12, gt=0, le=24 * 30)
     scheduler: Literal["embedded", "off"] = "embedded"
     sweep_interval_seconds: int = Field(default=60, gt=0, le=86_400)
+    # How long a scheduler leader's lease lasts; it renews every third of it, so another
+    # worker takes over at most this long after the leader dies.
+    scheduler_lease_seconds: int = Field(default=30, ge=3, le=600)
 
     @field_validator("database_url")
     @classmethod

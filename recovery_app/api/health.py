@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from recovery_app.db import session_scope
-from recovery_app.models import JobRun, SchedulerLease
+from recovery_app.jobs.status import scheduler_status
 from recovery_app.settings import get_settings
 
 router = APIRouter()
@@ -33,41 +33,13 @@ def _redis_status() -> str:
     return "ok"
 
 
-def _scheduler_status(session: Any) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    lease = session.execute(select(SchedulerLease)).scalars().first()
-    leader = lease.holder if lease is not None and lease.expires_at > now else None
-    latest = (
-        select(JobRun.job_name, func.max(JobRun.started_at).label("started_at"))
-        .group_by(JobRun.job_name)
-        .subquery()
-    )
-    runs = session.execute(
-        select(JobRun).join(
-            latest,
-            (JobRun.job_name == latest.c.job_name) & (JobRun.started_at == latest.c.started_at),
-        )
-    ).scalars()
-    return {
-        "leader": leader,
-        "last_runs": {
-            run.job_name: {
-                "started_at": run.started_at.isoformat(),
-                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-                "error": run.error,
-            }
-            for run in runs
-        },
-    }
-
-
 @router.get("/health", summary="Liveness and dependencies of this instance")
 def health() -> JSONResponse:
     body: dict[str, Any] = {"status": "ok", "db": "ok", "redis": _redis_status()}
     try:
         with session_scope() as session:
             session.execute(text("SELECT 1"))
-            body["scheduler"] = _scheduler_status(session)
+            body["scheduler"] = scheduler_status(session, datetime.now(UTC))
     except SQLAlchemyError:
         body.update(
             status="unavailable", db="unreachable", scheduler={"leader": None, "last_runs": {}}

@@ -4,11 +4,24 @@ see their own leads. A lead outside the caller's view answers 404, never someone
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 
 from recovery_app.api.deps import ApiViewer
-from recovery_app.api.schemas import ActivityOut, LeadDetailOut, LeadListOut, LeadOut, MessageOut
+from recovery_app.api.schemas import (
+    ActivityOut,
+    CampaignListOut,
+    CampaignOut,
+    LeadDetailOut,
+    LeadListOut,
+    LeadOut,
+    MessageOut,
+    TriggerIn,
+    TriggerOut,
+)
 from recovery_app.db import session_scope
+from recovery_app.domain.campaigns import recovery
+from recovery_app.domain.campaigns import service as campaigns
+from recovery_app.domain.campaigns.schemas import CampaignIn, CampaignPatch
 from recovery_app.domain.leads import service as leads
 from recovery_app.domain.leads.schemas import LeadQuery
 from recovery_app.models import LeadStatus, Temperature
@@ -51,3 +64,83 @@ def get_lead(lead_id: int, viewer: ApiViewer) -> LeadDetailOut:
             activities=[ActivityOut.of(a) for a in detail.activities],
             messages=[MessageOut.of(m) for m in detail.messages],
         )
+
+
+@router.post(
+    "/trigger",
+    status_code=202,
+    response_model=TriggerOut,
+    summary="Enroll a lead in a campaign, or send it the next best recovery message now",
+)
+def trigger(
+    body: TriggerIn,
+    viewer: ApiViewer,
+    idempotency_key: Annotated[str | None, Header(max_length=120)] = None,
+) -> TriggerOut:
+    with session_scope() as session:
+        result = recovery.trigger(
+            session,
+            viewer=viewer,
+            lead_id=body.lead_id,
+            campaign_id=body.campaign_id,
+            idempotency_key=idempotency_key,
+            now=datetime.now(UTC),
+        )
+        return _trigger_out(result)
+
+
+def _trigger_out(result: recovery.TriggerResult) -> TriggerOut:
+    return TriggerOut(**{name: getattr(result, name) for name in TriggerOut.model_fields})
+
+
+@router.get("/campaigns", response_model=CampaignListOut, summary="The tenant's campaigns")
+def list_campaigns(viewer: ApiViewer) -> CampaignListOut:
+    with session_scope() as session:
+        rows = campaigns.list_campaigns(session, viewer=viewer)
+        return CampaignListOut(items=[CampaignOut.of(campaigns.describe(session, c)) for c in rows])
+
+
+@router.post(
+    "/campaigns", status_code=201, response_model=CampaignOut, summary="Create a campaign (draft)"
+)
+def create_campaign(body: CampaignIn, viewer: ApiViewer) -> CampaignOut:
+    with session_scope() as session:
+        campaign = campaigns.create_campaign(
+            session, viewer=viewer, data=body, now=datetime.now(UTC)
+        )
+        return CampaignOut.of(campaigns.describe(session, campaign))
+
+
+@router.get("/campaigns/{campaign_id}", response_model=CampaignOut, summary="One campaign")
+def get_campaign(campaign_id: int, viewer: ApiViewer) -> CampaignOut:
+    with session_scope() as session:
+        campaign = campaigns.get_campaign(session, viewer=viewer, campaign_id=campaign_id)
+        return CampaignOut.of(campaigns.describe(session, campaign))
+
+
+@router.patch(
+    "/campaigns/{campaign_id}",
+    response_model=CampaignOut,
+    summary='Change a campaign; {"status": "active"} launches or resumes it, "paused" pauses it',
+)
+def update_campaign(campaign_id: int, body: CampaignPatch, viewer: ApiViewer) -> CampaignOut:
+    with session_scope() as session:
+        campaign = campaigns.update_campaign(
+            session,
+            viewer=viewer,
+            campaign_id=campaign_id,
+            changes=body,
+            now=datetime.now(UTC),
+        )
+        return CampaignOut.of(campaigns.describe(session, campaign))
+
+
+@router.delete(
+    "/campaigns/{campaign_id}",
+    status_code=204,
+    summary="Delete a draft, or archive a campaign that ran (its results stay)",
+)
+def delete_campaign(campaign_id: int, viewer: ApiViewer) -> Response:
+    with session_scope() as session:
+        campaigns.archive(session, viewer=viewer, campaign_id=campaign_id, now=datetime.now(UTC))
+    return Response(status_code=204)

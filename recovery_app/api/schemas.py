@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from recovery_app.domain.campaigns.service import CampaignView
 from recovery_app.models import Activity, Lead, Message
 
 
@@ -94,6 +95,7 @@ class MessageOut(BaseModel):
     next_attempt_at: datetime | None
     sent_at: datetime | None
     delivered_at: datetime | None
+    drafted_by: str | None
 
     @classmethod
     def of(cls, message: Message) -> "MessageOut":
@@ -110,3 +112,89 @@ class LeadDetailOut(LeadOut):
 class LeadListOut(BaseModel):
     items: list[LeadOut]
     next_cursor: str | None
+
+
+class StepOut(BaseModel):
+    position: int
+    channel: str
+    delay_minutes: int
+    template_id: int | None
+    subject: str | None
+    body: str | None
+    ai_personalize: bool
+    condition: str | None
+
+
+class CampaignOut(BaseModel):
+    id: int
+    name: str
+    goal: str
+    status: str
+    audience: dict[str, Any]
+    channels: list[str]
+    send_window: dict[str, Any]
+    always_on: bool
+    autopilot: bool
+    frequency_cap_per_day: int
+    starts_at: datetime | None
+    launched_at: datetime | None
+    created_at: datetime
+    steps: list[StepOut]
+    enrolled: int
+    active_enrollments: int
+
+    @classmethod
+    def of(cls, view: CampaignView) -> "CampaignOut":
+        c = view.campaign
+        return cls(
+            id=c.id,  # type: ignore[arg-type]
+            name=c.name,
+            goal=str(c.goal),
+            status=str(c.status),
+            audience=c.audience or {},
+            channels=list(c.channels or []),
+            send_window=c.send_window or {},
+            always_on=c.always_on,
+            autopilot=c.autopilot,
+            frequency_cap_per_day=c.frequency_cap_per_day,
+            starts_at=c.starts_at,
+            launched_at=c.launched_at,
+            created_at=c.created_at,
+            steps=[
+                StepOut(
+                    position=s.position,
+                    channel=str(s.channel),
+                    delay_minutes=s.delay_minutes,
+                    template_id=s.template_id,
+                    subject=s.subject,
+                    body=s.body,
+                    ai_personalize=s.ai_personalize,
+                    condition=s.condition,
+                )
+                for s in view.steps
+            ],
+            enrolled=view.enrolled,
+            active_enrollments=view.active,
+        )
+
+
+class CampaignListOut(BaseModel):
+    items: list[CampaignOut]
+    next_cursor: str | None = None
+
+
+class TriggerIn(BaseModel):
+    lead_id: int
+    campaign_id: int | None = None
+
+
+class TriggerOut(BaseModel):
+    action: str
+    lead_id: int
+    enrollment_id: int | None
+    campaign_id: int | None
+    message_id: int | None
+    channel: str | None
+    status: str | None
+    hold_reason: str | None
+    drafted_by: str | None

@@ -12,6 +12,7 @@ from sqlmodel import col
 
 from recovery_app.demo.sandbox import purge_expired_sandboxes
 from recovery_app.models import SignInAttempt
+from recovery_app.settings import get_settings
 
 SIGN_IN_ATTEMPTS_KEPT = timedelta(days=30)
 
@@ -64,6 +65,32 @@ def _escalate_hot_leads(session: Session, now: datetime) -> dict[str, Any]:
     return {"leads_escalated": escalate_untouched_hot_leads(session, now=now)}
 
 
+def _nurture_sweep(session: Session, now: datetime) -> dict[str, Any]:
+    from recovery_app.domain.campaigns.sweep import run_sweep
+
+    return run_sweep(session, now)
+
+
+def _detect_silent_leads(session: Session, now: datetime) -> dict[str, Any]:
+    from recovery_app.domain.campaigns.silence import detect_silent_leads
+
+    return detect_silent_leads(session, now)
+
+
+def _dispatch_outbox(session: Session, now: datetime) -> dict[str, Any]:
+    """Safety net: every worker's dispatcher wakes on commit and polls, but with SCHEDULER=off
+    or no web worker running (the standalone scheduler) the outbox still drains."""
+    from recovery_app.messaging.dispatcher import Dispatcher
+
+    session.commit()
+    dispatcher = Dispatcher("scheduler-safety-net")
+    try:
+        stats = dispatcher.drain(max_passes=50)
+    finally:
+        dispatcher.close()
+    return {key: value for key, value in stats.__dict__.items() if isinstance(value, int)}
+
+
 def _prune_sign_in_attempts(session: Session, now: datetime) -> dict[str, int]:
     result = session.execute(
         delete(SignInAttempt).where(col(SignInAttempt.created_at) < now - SIGN_IN_ATTEMPTS_KEPT)
@@ -74,6 +101,24 @@ def _prune_sign_in_attempts(session: Session, now: datetime) -> dict[str, int]:
 JOBS: dict[str, Job] = {
     job.name: job
     for job in (
+        Job(
+            "nurture_sweep",
+            timedelta(seconds=get_settings().sweep_interval_seconds),
+            _nurture_sweep,
+            "run every due campaign step once; launch scheduled and always-on campaigns",
+        ),
+        Job(
+            "detect_silent_leads",
+            timedelta(minutes=5),
+            _detect_silent_leads,
+            "mark leads silent that have not answered within the office's threshold",
+        ),
+        Job(
+            "dispatch_outbox",
+            timedelta(minutes=1),
+            _dispatch_outbox,
+            "send what the outbox holds (safety net for the per-worker dispatchers)",
+        ),
         Job(
             "purge_demo_sandboxes",
             timedelta(minutes=15),

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -28,8 +29,10 @@ from recovery_app.settings import get_settings
 logger = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
-LEASE_TTL = timedelta(seconds=30)
-RENEW_EVERY = timedelta(seconds=10)
+
+
+def lease_ttl() -> timedelta:
+    return timedelta(seconds=get_settings().scheduler_lease_seconds)
 
 
 def worker_id() -> str:
@@ -49,7 +52,7 @@ class LeaderScheduler:
         try:
             with session_scope() as session:
                 self.leader = lease.acquire(
-                    session, name=LEASE_NAME, holder=self.holder, now=now, ttl=LEASE_TTL
+                    session, name=LEASE_NAME, holder=self.holder, now=now, ttl=lease_ttl()
                 )
         except Exception:
             # A database hiccup: stop acting as leader until the lease is confirmed again.
@@ -74,7 +77,7 @@ class LeaderScheduler:
         scheduler.add_job(
             self.renew,
             "interval",
-            seconds=RENEW_EVERY.total_seconds(),
+            seconds=lease_ttl().total_seconds() / 3,
             id="lease",
             next_run_time=datetime.now(UTC),
             max_instances=1,
@@ -88,9 +91,26 @@ class LeaderScheduler:
                 id=job.name,
                 seconds=job.interval.total_seconds(),
                 max_instances=1,
+                # Runs missed while the loop was busy collapse into one; a run later than the
+                # grace period is skipped (and logged below): its work is in the next window.
                 coalesce=True,
+                misfire_grace_time=misfire_grace(job),
                 next_run_time=datetime.now(UTC) + timedelta(seconds=5),
             )
+        scheduler.add_listener(_log_missed, EVENT_JOB_MISSED)
+
+
+def misfire_grace(job: Job) -> int:
+    """Half the job's period, at least 5 s and at most 10 min."""
+    return int(min(600, max(5, job.interval.total_seconds() / 2)))
+
+
+def _log_missed(event: JobExecutionEvent) -> None:
+    logger.warning(
+        "scheduler skipped %s due at %s: later than its grace period",
+        event.job_id,
+        event.scheduled_run_time.isoformat() if event.scheduled_run_time else "?",
+    )
 
 
 @contextlib.asynccontextmanager

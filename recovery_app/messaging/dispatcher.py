@@ -28,11 +28,13 @@ from recovery_app.domain.compliance.suppression import is_suppressed, suppress
 from recovery_app.domain.leads import timeline
 from recovery_app.messaging import repository, wake
 from recovery_app.messaging.channels import Outcome, Outgoing, SendResult, channel_for
+from recovery_app.messaging.outbox import PAUSED_HOLD
 from recovery_app.messaging.pacing import Pacer
 from recovery_app.messaging.segments import sms_segments
 from recovery_app.messaging.unsubscribe import unsubscribe_url
 from recovery_app.models import (
     Campaign,
+    CampaignStatus,
     Channel,
     Lead,
     Message,
@@ -49,7 +51,14 @@ MAX_ATTEMPTS = 8
 BACKOFF_MIN = 30.0
 BACKOFF_MAX = 3600.0
 # A claimed row not finished within this is presumed lost (crashed worker) and reconciled.
-SENDING_LEASE = timedelta(minutes=2)
+
+
+def sending_lease() -> timedelta:
+    """How long a `sending` row is left to the worker that claimed it before another worker
+    reconciles it: several provider timeouts, so only a dead worker's rows are taken over."""
+    return timedelta(seconds=max(30.0, 4 * get_settings().provider_timeout_seconds))
+
+
 RECONCILE_AFTER = {Channel.SMS: timedelta(seconds=30), Channel.EMAIL: timedelta(minutes=10)}
 PACING_MAX_WAIT = 1.0
 IDLE_WAIT_SECONDS = 2.0
@@ -128,12 +137,12 @@ class Dispatcher:
         stats = DispatchStats()
         with session_scope() as session:
             stale = repository.claim_stale(
-                session, now=self.clock(), limit=self.batch_size, lease=SENDING_LEASE
+                session, now=self.clock(), limit=self.batch_size, lease=sending_lease()
             )
         self._each(self._reconcile, stale, stats)
         with session_scope() as session:
             due = repository.claim_due(
-                session, now=self.clock(), limit=self.batch_size, lease=SENDING_LEASE
+                session, now=self.clock(), limit=self.batch_size, lease=sending_lease()
             )
         stats.claimed = len(due)
         self._each(self._process, due, stats)
@@ -183,6 +192,12 @@ class Dispatcher:
         now = self.clock()
         with session_scope() as session:
             message, lead, tenant = _load(session, message_id)
+            if _campaign_paused(session, message):
+                # Paused after this row was claimed: it waits with the others until a resume.
+                _hold(message, until=now, reason=PAUSED_HOLD, now=now)
+                message.next_attempt_at = None
+                stats.held += 1
+                return
             if lead is None:  # an alert to one of our own users: no lead rules apply
                 verdict = guard.Verdict(guard.Action.SEND)
             else:
@@ -295,6 +310,13 @@ def _load(session: Session, message_id: int) -> tuple[Message, Lead | None, Tena
         .where(col(Message.id) == message_id)
     ).one()
     return message, lead, tenant
+
+
+def _campaign_paused(session: Session, message: Message) -> bool:
+    if message.campaign_id is None:
+        return False
+    campaign = session.get(Campaign, message.campaign_id)  # _facts reads it again: cached
+    return campaign is not None and campaign.status == CampaignStatus.PAUSED
 
 
 def _hold(message: Message, *, until: datetime, reason: str, now: datetime) -> None:

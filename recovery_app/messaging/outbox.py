@@ -22,6 +22,8 @@ from recovery_app.models import (
     pk,
 )
 
+# Why a campaign's queued message waits with no due time: its campaign is paused.
+PAUSED_HOLD = "Campaign paused"
 MAX_SMS_LENGTH = 1600  # Twilio's limit (10 segments); templates stay far below it
 MAX_EMAIL_LENGTH = 100_000
 
@@ -43,6 +45,7 @@ def enqueue(
     template_id: int | None = None,
     sent_by_user_id: int | None = None,
     request_id: str | None = None,
+    drafted_by: str | None = None,
 ) -> Message:
     """Queue one outbound message; the same `idempotency_key` always yields the same row.
     (The insert itself finds a taken key: no lookup first, on the path of every new lead.)"""
@@ -78,13 +81,14 @@ def enqueue(
         template_id=template_id,
         sent_by_user_id=sent_by_user_id,
         request_id=request_id,
+        drafted_by=drafted_by,
         created_at=now,
         updated_at=now,
     )
-    return _insert_once(session, message)
+    return insert_once(session, message)
 
 
-def _insert_once(session: Session, message: Message) -> Message:
+def insert_once(session: Session, message: Message) -> Message:
     """Insert `message` unless its idempotency key is taken; the dispatcher wakes on commit."""
     stored = insert_unless_taken(session, message, unique=["idempotency_key"])
     if stored is None:
@@ -136,4 +140,4 @@ def enqueue_internal(
         created_at=now,
         updated_at=now,
     )
-    return _insert_once(session, message)
+    return insert_once(session, message)

@@ -9,7 +9,16 @@ from recovery_app.models.account import (
     UserSession,
 )
 from recovery_app.models.base import pk
-from recovery_app.models.campaign import Campaign, CampaignStep, Enrollment, Template
+from recovery_app.models.campaign import (
+    AiDraft,
+    Campaign,
+    CampaignStep,
+    DraftReview,
+    Enrollment,
+    Template,
+    TriggerFiring,
+    TriggerRule,
+)
 from recovery_app.models.conversion import Conversion
 from recovery_app.models.enums import (
     ActivityKind,
@@ -17,6 +26,7 @@ from recovery_app.models.enums import (
     CampaignStatus,
     Channel,
     Direction,
+    DraftStatus,
     EnrollmentStatus,
     LeadStatus,
     MessageCategory,
@@ -38,6 +48,7 @@ from recovery_app.models.tenant import Tenant
 __all__ = [
     "Activity",
     "ActivityKind",
+    "AiDraft",
     "ApiKey",
     "AuditLog",
     "Campaign",
@@ -47,6 +58,8 @@ __all__ = [
     "Channel",
     "Conversion",
     "Direction",
+    "DraftReview",
+    "DraftStatus",
     "Enrollment",
     "EnrollmentStatus",
     "JobRun",
@@ -64,6 +77,8 @@ __all__ = [
     "Temperature",
     "Template",
     "Tenant",
+    "TriggerFiring",
+    "TriggerRule",
     "User",
     "UserSession",
     "WebhookEvent",

@@ -65,6 +65,8 @@ class MessageStatus(StrEnum):
     SUPPRESSED = "suppressed"
     SIMULATED = "simulated"
     RECEIVED = "received"
+    # Never sent: its enrollment stopped (reply, opt-out, conversion) before it went out.
+    CANCELED = "canceled"
 
 
 class ActivityKind(StrEnum):
@@ -107,3 +109,11 @@ class EnrollmentStatus(StrEnum):
     PAUSED = "paused"
     COMPLETED = "completed"
     STOPPED = "stopped"
+
+
+class DraftStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    # Its lead stopped (reply, opt-out) or its campaign ended before anyone decided.
+    DISCARDED = "discarded"

@@ -48,6 +48,9 @@ class Lead(SQLModel, table=True):
     inbound_count: int = Field(default=0, nullable=False)
     # Seconds from our first message to their first reply (None until they reply).
     first_reply_seconds: int | None = Field(default=None)
+    # Points behavioral triggers added ("Opened 2+ emails in 24 h"), a scoring factor of its own.
+    score_boost: int = Field(default=0, nullable=False)
+    score_boost_reason: str | None = str_field(120)
 
     consent_sms: bool = Field(default=False, nullable=False)
     consent_email: bool = Field(default=False, nullable=False)
@@ -89,6 +92,8 @@ class Lead(SQLModel, table=True):
         Index("ix_leads_tenant_source", "tenant_id", "source"),
         Index("ix_leads_tenant_external", "tenant_id", "external_id"),
         Index("ix_leads_tenant_first_touch", "tenant_id", "first_human_touch_at"),
+        # Silent-lead detection: open leads of a tenant we last wrote to before a cutoff.
+        Index("ix_leads_tenant_status_outbound", "tenant_id", "status", "last_outbound_at"),
     )
 
 

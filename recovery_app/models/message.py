@@ -51,6 +51,8 @@ class Message(SQLModel, table=True):
     attempts: int = Field(default=0, nullable=False)
     next_attempt_at: datetime | None = when_field()
     request_id: str | None = str_field(64)
+    # Which path wrote the body: "template", "ai" (a fresh AI draft) or "ai_cached" (a reused one).
+    drafted_by: str | None = str_field(16)
     created_at: datetime = created_field()
     updated_at: datetime = created_field()
     sent_at: datetime | None = when_field()

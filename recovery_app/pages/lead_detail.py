@@ -90,6 +90,33 @@ def _gdpr_tools() -> rx.Component:
     )
 
 
+def _recovery_tools() -> rx.Component:
+    return rx.hstack(
+        rx.button(
+            rx.icon("send", size=14),
+            "Send recovery message",
+            variant="soft",
+            on_click=LeadDetailState.send_recovery,
+            id="send-recovery",
+        ),
+        rx.cond(
+            LeadDetailState.campaign_choices.length() > 0,
+            rx.select.root(
+                rx.select.trigger(placeholder="Enroll in campaign", id="enroll-campaign"),
+                rx.select.content(
+                    rx.foreach(
+                        LeadDetailState.campaign_choices,
+                        lambda c: rx.select.item(c["label"], value=c["value"]),
+                    )
+                ),
+                value="",
+                on_change=LeadDetailState.enroll_in,
+            ),
+        ),
+        spacing="3",
+    )
+
+
 def _factor(row: FactorRow) -> rx.Component:
     return rx.table.row(rx.table.cell(row["label"]), rx.table.cell(row["points"]))
 
@@ -145,6 +172,7 @@ def lead_detail_page() -> rx.Component:
                     id="claim-lead",
                 ),
             ),
+            _recovery_tools(),
             _gdpr_tools(),
             align="center",
             spacing="3",
@@ -165,6 +193,14 @@ def lead_detail_page() -> rx.Component:
                         "Email", LeadDetailState.consent_email, LeadDetailState.opted_out_email
                     ),
                     _field("First message", LeadDetailState.first_message),
+                    rx.cond(
+                        LeadDetailState.silence != "",
+                        _field("Silent", LeadDetailState.silence, id="lead-silence"),
+                    ),
+                    rx.cond(
+                        LeadDetailState.nurture != "",
+                        _field("Nurture", LeadDetailState.nurture, id="lead-nurture"),
+                    ),
                     spacing="2",
                 )
             ),

@@ -6,7 +6,7 @@ from recovery_app import routes
 from recovery_app.components.layout import page
 from recovery_app.states.api_keys import ApiKeysState, KeyRow
 from recovery_app.states.audit import ALL, AuditRow, AuditState
-from recovery_app.states.settings import SettingsState
+from recovery_app.states.settings import JobRow, SettingsState
 from recovery_app.states.team import MemberRow, TeamState
 
 ROLE_ITEMS = [rx.select.item("Agent", value="agent"), rx.select.item("Manager", value="manager")]
@@ -77,8 +77,58 @@ def settings_page() -> rx.Component:
             icon="construction",
             color_scheme="gray",
         ),
+        _jobs_card(),
         spacing="3",
-        max_width="48rem",
+        max_width="64rem",
+    )
+
+
+def _job_row(row: JobRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.text(row["name"], weight="medium"),
+            rx.text(row["description"], size="1", color_scheme="gray"),
+        ),
+        rx.table.cell(row["every"]),
+        rx.table.cell(row["last_run"]),
+        rx.table.cell(row["duration"]),
+        rx.table.cell(rx.text(row["processed"], size="1")),
+        rx.table.cell(rx.text(row["error"], size="1", color_scheme="red")),
+        class_name="job-row",
+    )
+
+
+def _jobs_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Scheduled jobs", size="3"),
+            rx.text(
+                rx.cond(
+                    SettingsState.scheduler_leader != "",
+                    "Leader: " + SettingsState.scheduler_leader,
+                    "No scheduler holds the lease right now (SCHEDULER=off and no `recovery scheduler` running?).",
+                ),
+                size="2",
+                color_scheme="gray",
+                id="scheduler-leader",
+            ),
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *(
+                            rx.table.column_header_cell(h)
+                            for h in ("Job", "Every", "Last run", "Took", "Processed", "Error")
+                        )
+                    )
+                ),
+                rx.table.body(rx.foreach(SettingsState.job_rows, _job_row)),
+                size="1",
+                width="100%",
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
     )
 
 

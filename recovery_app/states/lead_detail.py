@@ -8,6 +8,9 @@ from typing import TypedDict
 import reflex as rx
 
 from recovery_app import routes
+from recovery_app.domain.campaigns import recovery
+from recovery_app.domain.campaigns import service as campaigns
+from recovery_app.domain.campaigns.silence import silence_reason
 from recovery_app.domain.leads import privacy
 from recovery_app.domain.leads import service as leads
 from recovery_app.domain.routing import service as routing
@@ -18,7 +21,7 @@ from recovery_app.states.formatting import (
     elapsed,
     relative_time,
 )
-from recovery_app.states.session import SessionState
+from recovery_app.states.session import Choice, SessionState
 
 
 class FactorRow(TypedDict):
@@ -70,6 +73,10 @@ class LeadDetailState(SessionState):
     # Received -> first response accepted by the provider -> delivered -> first human touch.
     speed: list[SpeedRow] = []
     claimable: bool = False
+    # Recovery: why the lead is silent, the nurture it is in, and campaigns it can be put into.
+    silence: str = ""
+    nurture: str = ""
+    campaign_choices: list[Choice] = []
 
     def _lead_id(self) -> int:
         raw = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
@@ -91,6 +98,15 @@ class LeadDetailState(SessionState):
         self.status, self.temperature, self.score = lead.status, lead.temperature, lead.score
         self.agent = detail.assigned_name or "Unassigned"
         self.claimable = lead.assigned_user_id is None and not viewer.is_manager
+        nurture, choices = await in_session(
+            lambda s: (
+                campaigns.active_nurture(s, lead_id=lead_id),
+                campaigns.enrollable_campaigns(s, viewer=viewer),
+            )
+        )
+        self.silence = silence_reason(lead, now) or ""
+        self.nurture = _nurture_text(nurture, now) if nurture else ""
+        self.campaign_choices = [Choice(value=str(c.id), label=c.name) for c in choices]
         waiting = next(
             (m.hold_reason for m in detail.messages if m.hold_reason and m.sent_at is None), ""
         )
@@ -151,6 +167,28 @@ class LeadDetailState(SessionState):
         return [LeadDetailState.load, rx.toast.success("The lead is yours.")]
 
     @rx.event
+    async def send_recovery(self):
+        """Send the next best recovery message now (through the outbox and compliance guard)."""
+        viewer, lead_id, now = await self._viewer(), self._lead_id(), datetime.now(UTC)
+        result = await in_session(
+            lambda s: recovery.trigger(s, viewer=viewer, lead_id=lead_id, now=now)
+        )
+        note = f" It waits: {result.hold_reason}" if result.hold_reason else ""
+        return [LeadDetailState.load, rx.toast.success(f"Recovery {result.channel} queued.{note}")]
+
+    @rx.event
+    async def enroll_in(self, campaign_id: str):
+        """Put the lead into a campaign by hand (it leaves any other nurture)."""
+        viewer, lead_id, now = await self._viewer(), self._lead_id(), datetime.now(UTC)
+        chosen = int(campaign_id) if campaign_id.isdigit() else 0
+        await in_session(
+            lambda s: recovery.trigger(
+                s, viewer=viewer, lead_id=lead_id, campaign_id=chosen, now=now
+            )
+        )
+        return [LeadDetailState.load, rx.toast.success("Enrolled.")]
+
+    @rx.event
     async def export_data(self):
         """Download everything stored about this lead as JSON (managers; audited)."""
         viewer = await self._viewer()
@@ -168,6 +206,17 @@ class LeadDetailState(SessionState):
             rx.toast.success("Lead erased; its phone and email are suppressed."),
             rx.redirect(routes.LEADS),
         ]
+
+
+def _nurture_text(nurture: campaigns.Nurture, now: datetime) -> str:
+    e = nurture.enrollment
+    text = f"{nurture.campaign.name}: step {min(e.current_step + 1, nurture.step_count)} of {nurture.step_count}"
+    if e.hold_reason:
+        return f"{text} ({e.hold_reason})"
+    if e.next_run_at is not None:
+        when = "now" if e.next_run_at <= now else e.next_run_at.strftime("%b %-d %H:%M UTC")
+        return f"{text}, next {when}"
+    return text
 
 
 def _describe(data: dict) -> str:

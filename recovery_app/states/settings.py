@@ -1,21 +1,67 @@
 """The Settings index (managers): tenant-wide switches."""
 
+from datetime import UTC, datetime
+from typing import TypedDict
+
 import reflex as rx
 
 from recovery_app.domain.accounts import repository as accounts
 from recovery_app.domain.accounts import service
+from recovery_app.jobs import status as jobs
 from recovery_app.states.db import in_session
+from recovery_app.states.formatting import relative_time
 from recovery_app.states.session import SessionState
+
+
+class JobRow(TypedDict):
+    name: str
+    description: str
+    every: str
+    last_run: str
+    duration: str
+    processed: str
+    error: str
+
+
+def _every(seconds: int) -> str:
+    if seconds % 86_400 == 0:
+        return f"{seconds // 86_400} d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
+
+
+def _job_row(job: jobs.JobStatus, now: datetime) -> JobRow:
+    return JobRow(
+        name=job.name,
+        description=job.description,
+        every=_every(job.every_seconds),
+        last_run=relative_time(job.started_at, now) if job.started_at else "never",
+        duration=f"{job.duration_seconds:.2f} s" if job.duration_seconds is not None else "",
+        processed=", ".join(f"{k} {v}" for k, v in job.processed.items() if v)[:200],
+        error=(job.error or "")[:200],
+    )
 
 
 class SettingsState(SessionState):
     agent_pool_visible: bool = True
+    scheduler_leader: str = ""
+    job_rows: list[JobRow] = []
 
     @rx.event
     async def load(self):
         viewer = await self._manager_viewer("settings")
-        tenant = await in_session(lambda s: accounts.get_tenant(s, viewer.tenant_id))
+        now = datetime.now(UTC)
+        tenant, leader, statuses = await in_session(
+            lambda s: (
+                accounts.get_tenant(s, viewer.tenant_id),
+                jobs.leader(s, now),
+                jobs.job_statuses(s),
+            )
+        )
         self.agent_pool_visible = bool(tenant and tenant.agent_pool_visible)
+        self.scheduler_leader = leader or ""
+        self.job_rows = [_job_row(job, now) for job in statuses]
 
     @rx.event
     async def set_agent_pool_visible(self, visible: bool):

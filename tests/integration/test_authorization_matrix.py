@@ -163,9 +163,83 @@ def test_every_rest_route_is_in_the_matrix() -> None:
     assert paths - {"/api/v1/health"} - signed == {
         "/api/v1/recovery/leads",
         "/api/v1/recovery/leads/{lead_id}",
+        "/api/v1/recovery/campaigns",  # test_campaign_routes
+        "/api/v1/recovery/campaigns/{campaign_id}",  # test_campaign_routes
+        "/api/v1/recovery/trigger",  # test_campaign_routes
         "/api/v1/exports/leads.csv",  # test_lead_csv_export
         "/api/v1/webhooks/leads",  # API key (or the shared HMAC secret): test_lead_intake_by_key
     }
+
+
+def test_campaign_routes(world: World) -> None:
+    """Campaigns: everyone signed in reads their tenant's, managers change them, nobody sees
+    another tenant's; the trigger acts only on leads the caller may see."""
+    client = TestClient(create_api())
+    body = {
+        "name": "Matrix",
+        "audience": {"status": ["lost"]},
+        "steps": [{"channel": "sms", "body": "Hi {{first_name}}! Reply STOP to opt out."}],
+    }
+
+    def headers(principal: str) -> dict[str, str]:
+        key = world.keys[principal]
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    created = {
+        principal: client.post("/api/v1/recovery/campaigns", json=body, headers=headers(principal))
+        for principal in PRINCIPALS
+    }
+    assert {p: r.status_code for p, r in created.items()} == {
+        "anonymous": 401,
+        "agent_a": 403,
+        "agent_b": 403,
+        "manager_1": 201,
+        "manager_2": 201,
+    }
+    mine = created["manager_1"].json()["id"]
+    theirs = created["manager_2"].json()["id"]
+    for principal in PRINCIPALS:
+        listed = client.get("/api/v1/recovery/campaigns", headers=headers(principal))
+        if principal == "anonymous":
+            assert listed.status_code == 401
+            continue
+        expected = {theirs} if principal == "manager_2" else {mine}
+        assert {c["id"] for c in listed.json()["items"]} == expected, principal
+        other = theirs if principal != "manager_2" else mine
+        assert (
+            client.get(
+                f"/api/v1/recovery/campaigns/{other}", headers=headers(principal)
+            ).status_code
+            == 404
+        )
+        patch = client.patch(
+            f"/api/v1/recovery/campaigns/{other}", json={"name": "x"}, headers=headers(principal)
+        )
+        assert patch.status_code in (403, 404), principal
+        assert client.delete(
+            f"/api/v1/recovery/campaigns/{other}", headers=headers(principal)
+        ).status_code in (403, 404)
+    assert (
+        client.patch(
+            f"/api/v1/recovery/campaigns/{mine}",
+            json={"status": "active"},
+            headers=headers("agent_a"),
+        ).status_code
+        == 403
+    )
+    for principal in PRINCIPALS:
+        for lead_id in world.leads.values():
+            triggered = client.post(
+                "/api/v1/recovery/trigger", json={"lead_id": lead_id}, headers=headers(principal)
+            )
+            expected_status = (
+                401
+                if principal == "anonymous"
+                else 202
+                if lead_id in world.visible(principal)
+                else 404
+            )
+            assert triggered.status_code == expected_status, (principal, lead_id, triggered.text)
 
 
 def test_lead_csv_export(world: World) -> None:
@@ -358,6 +432,49 @@ async def test_lead_detail_reads(world: World) -> None:
                 else "not_found"
             )
             assert result == expected, (principal, lead_id)
+
+
+async def test_lead_recovery_actions(world: World) -> None:
+    """Sending a recovery message and enrolling by hand: only on leads the viewer may see, and
+    only into the viewer's own tenant's campaigns."""
+    from recovery_app.domain.accounts.schemas import Viewer
+    from recovery_app.domain.campaigns import service as campaigns
+    from recovery_app.domain.campaigns.schemas import CampaignIn, StepIn
+    from recovery_app.models import Channel, Enrollment, Message
+
+    with session_scope() as s:
+        t1 = s.get(Lead, world.leads["a"]).tenant_id  # type: ignore[union-attr]
+        manager = Viewer(tenant_id=t1, role=Role.MANAGER)
+        step = StepIn(channel=Channel.SMS, body="Hi {{first_name}}! Reply STOP to opt out.")
+        campaign = campaigns.create_campaign(
+            s,
+            viewer=manager,
+            data=CampaignIn(name="By hand", audience={"status": ["lost"]}, steps=[step]),
+            now=datetime.now(UTC),
+        )
+        campaigns.launch(s, viewer=manager, campaign_id=campaign.id, now=datetime.now(UTC))
+        campaign_id = str(campaign.id)
+    for principal in PRINCIPALS:
+        for name in ("a", "b", "t2"):
+            lead_id = world.leads[name]
+            state = state_as(LeadDetailState, world.tokens[principal], f"/leads/{lead_id}")
+            visible = lead_id in world.visible(principal)
+            expected = "sign_in" if principal == "anonymous" else "ok" if visible else "not_found"
+            assert await attempt(LeadDetailState.send_recovery, state) == expected, (
+                principal,
+                name,
+            )
+            # The campaign is tenant one's: manager 2 cannot put their own lead into it.
+            enroll = "not_found" if principal == "manager_2" else expected
+            assert await attempt(LeadDetailState.enroll_in, state, campaign_id) == enroll, (
+                principal,
+                name,
+            )
+    with session_scope() as s:
+        enrolled = set(s.execute(select(Enrollment.lead_id)).scalars())
+        sent = set(s.execute(select(Message.lead_id)).scalars())
+    assert enrolled == {world.leads["a"], world.leads["b"]}
+    assert sent == {world.leads["a"], world.leads["b"], world.leads["t2"]}
 
 
 async def test_lead_export_and_erase(world: World) -> None:
@@ -597,7 +714,7 @@ COVERED = {
     },
     "LeadsState": {name for name, _ in LEADS_READS}
     | {"claim", "import_leads", "download_import_report"},
-    "LeadDetailState": {"load", "export_data", "erase", "claim"},
+    "LeadDetailState": {"load", "export_data", "erase", "claim", "send_recovery", "enroll_in"},
     "TeamState": {"load", "add_member", "save_member", "set_active", "reset_password"},
     "ApiKeysState": {"load", "create", "revoke"},
     "AuditState": {"load", "set_action", "set_actor", "set_period", "go_to_page"},

@@ -26,6 +26,10 @@ EXPECTED_TABLES = {
     "job_runs",
     "scheduler_leases",
     "audit_logs",
+    "ai_drafts",
+    "draft_reviews",
+    "trigger_rules",
+    "trigger_firings",
 }
 
 

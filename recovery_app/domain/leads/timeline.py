@@ -2,6 +2,7 @@
 status moves, it opts out or back in. Messaging, webhooks, intake and campaigns call these, so
 each rule (and its activity and audit entry) lives in one place."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,8 @@ from recovery_app.models import (
     ActivityKind,
     Channel,
     Direction,
+    DraftReview,
+    DraftStatus,
     Enrollment,
     EnrollmentStatus,
     Lead,
@@ -81,6 +84,9 @@ def set_status(
         data["reason"] = reason
     add_activity(session, lead, ActivityKind.STATUS_CHANGED, now=now, data=data)
     lead.status, lead.status_reason, lead.status_changed_at = status, reason, now
+    if status in (LeadStatus.CONVERTED, LeadStatus.LOST):
+        # The goal is met (or the lead is gone): nurture stops.
+        stop_enrollments(session, lead, reason=str(status), now=now)
 
 
 def rescore(session: Session, lead: Lead, *, now: datetime) -> None:
@@ -219,16 +225,60 @@ def _mark_replied(session: Session, lead: Lead, reply: Message, *, now: datetime
 
 
 def stop_enrollments(session: Session, lead: Lead, *, reason: str, now: datetime) -> int:
-    result = session.execute(
-        update(Enrollment)
+    """Stop every active nurture of the lead (reply, opt-out, conversion, manual stop): no more
+    steps, and what they queued but did not send yet never goes out."""
+    stopped = list(
+        session.execute(
+            update(Enrollment)
+            .where(
+                col(Enrollment.lead_id) == lead.id,
+                col(Enrollment.status) == EnrollmentStatus.ACTIVE,
+            )
+            .values(
+                status=EnrollmentStatus.STOPPED,
+                stopped_reason=reason,
+                next_run_at=None,
+                updated_at=now,
+            )
+            .returning(col(Enrollment.id))
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    if stopped:
+        cancel_pending(session, enrollment_ids=stopped, reason=reason, now=now)
+    return len(stopped)
+
+
+def cancel_pending(
+    session: Session, *, enrollment_ids: Sequence[int | None], reason: str, now: datetime
+) -> None:
+    """Queued (not yet sending) messages of these enrollments are canceled and their drafts
+    awaiting approval discarded: a stopped nurture sends nothing more."""
+    if not enrollment_ids:
+        return
+    session.execute(
+        update(Message)
         .where(
-            col(Enrollment.lead_id) == lead.id, col(Enrollment.status) == EnrollmentStatus.ACTIVE
+            col(Message.enrollment_id).in_(enrollment_ids),
+            col(Message.status) == MessageStatus.QUEUED,
         )
         .values(
-            status=EnrollmentStatus.STOPPED, stopped_reason=reason, next_run_at=None, updated_at=now
+            status=MessageStatus.CANCELED,
+            hold_reason=f"Nurture stopped: {reason}"[:255],
+            next_attempt_at=None,
+            updated_at=now,
         )
+        .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    session.execute(
+        update(DraftReview)
+        .where(
+            col(DraftReview.enrollment_id).in_(enrollment_ids),
+            col(DraftReview.status) == DraftStatus.PENDING,
+        )
+        .values(status=DraftStatus.DISCARDED, decided_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def opt_out(
