@@ -20,7 +20,7 @@ from recovery_app.domain.campaigns.windows import SendWindow, next_opening
 from recovery_app.domain.compliance.quiet_hours import lead_zones
 from recovery_app.domain.leads.handling import check_template
 from recovery_app.errors import Conflict, NotFound, ValidationFailed
-from recovery_app.messaging import drafting
+from recovery_app.messaging.draft_checks import check_draft
 from recovery_app.models import (
     Campaign,
     CampaignStep,
@@ -96,7 +96,7 @@ def approve(
         subject = subject if subject is not None else review.subject
         body = (body if body is not None else review.body).strip()
         problems = check_template(Channel(review.channel), subject, body)
-        settings_checks = drafting.check_draft(
+        settings_checks = check_draft(
             Channel(review.channel),
             subject,
             body,
