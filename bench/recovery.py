@@ -1,13 +1,14 @@
 """Recovery engine at scale, on PostgreSQL:
 
-1. silent-lead detection over 1,000,000 leads (first pass marks many, second pass nearly none);
-2. a nurture sweep of 100,000 due steps (template path): how long the sweep takes to queue them,
+(silent-lead detection over 1,000,000 leads is `bench/silence.py`)
+
+1. a nurture sweep of 100,000 due steps (template path): how long the sweep takes to queue them,
    then how many of them the dispatcher sends to a local Twilio-speaking server in a fixed time
    (pacing off), as messages per second;
-3. the AI-call-to-message ratio of a 10,000-lead campaign with 5 AI steps, drafted through a
+2. the AI-call-to-message ratio of a 10,000-lead campaign with 5 AI steps, drafted through a
    local server speaking Anthropic's Messages API with the real SDK.
 
-    .venv/bin/python -m bench.recovery [--leads 1000000] [--steps 100000] [--campaign 10000]
+    .venv/bin/python -m bench.recovery [--steps 100000] [--campaign 10000]
 
 Results go to bench/results/recovery.json; the README quotes them.
 """
@@ -63,16 +64,11 @@ def _tenants(session, count: int) -> list[int]:
     return ids
 
 
-def _insert_leads(session, tenant_ids: list[int], count: int, *, status_mix: bool) -> None:
-    """`count` leads by INSERT ... SELECT generate_series: statuses, temperatures and last
-    outbound/inbound spread over 30 days, like an office a few years in."""
+def _insert_leads(session, tenant_ids: list[int], count: int) -> None:
+    """`count` silent leads by INSERT ... SELECT generate_series: temperatures and last
+    outbound/inbound spread over 30 days."""
     tenants = "(ARRAY[" + ",".join(str(t) for t in tenant_ids) + "])"
-    status = (
-        "(ARRAY['contacted','contacted','contacted','contacted','contacted','contacted',"
-        "'engaged','new','converted','lost'])[1 + (g % 10)]"
-        if status_mix
-        else "'silent'"
-    )
+    status = "'silent'"
     session.execute(
         text(
             f"""
@@ -98,29 +94,6 @@ def _insert_leads(session, tenant_ids: list[int], count: int, *, status_mix: boo
         ),
         {"now": NOW, "count": count},
     )
-
-
-def bench_silence(leads: int) -> dict:
-    from recovery_app.db import session_scope
-    from recovery_app.domain.campaigns.silence import detect_silent_leads
-
-    fresh_database(PG_URL)
-    _point_app_at()
-    migrate()
-    started = time.perf_counter()
-    with session_scope() as s:
-        tenant_ids = _tenants(s, 3)
-        _insert_leads(s, tenant_ids, leads, status_mix=True)
-    with session_scope() as s:
-        s.execute(text("ANALYZE"))
-    seeded = time.perf_counter() - started
-    passes = []
-    for _ in range(2):
-        started = time.perf_counter()
-        with session_scope() as s:
-            result = detect_silent_leads(s, NOW)
-        passes.append({"seconds": round(time.perf_counter() - started, 2), **result})
-    return {"leads": leads, "seed_seconds": round(seeded, 1), "passes": passes}
 
 
 def _campaign(session, tenant_id: int, steps: list, *, autopilot: bool = True) -> int:
@@ -163,7 +136,7 @@ def bench_sweep(steps: int, dispatch_seconds: int) -> dict:
     migrate()
     with session_scope() as s:
         (tenant_id,) = _tenants(s, 1)
-        _insert_leads(s, [tenant_id], steps, status_mix=False)
+        _insert_leads(s, [tenant_id], steps)
         step = StepIn(
             channel=Channel.SMS,
             body="Hi {{first_name}}, still thinking about {{property_interest}}? Reply STOP to opt out.",
@@ -234,7 +207,7 @@ def bench_ai_ratio(leads: int) -> dict:
     ]
     with session_scope() as s:
         (tenant_id,) = _tenants(s, 1)
-        _insert_leads(s, [tenant_id], leads, status_mix=False)
+        _insert_leads(s, [tenant_id], leads)
         _campaign(s, tenant_id, steps)
     started = time.perf_counter()
     for hour in range(5):
@@ -273,7 +246,6 @@ def bench_ai_ratio(leads: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--leads", type=int, default=1_000_000)
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--campaign", type=int, default=10_000)
     parser.add_argument("--dispatch-seconds", type=int, default=30)
@@ -281,7 +253,6 @@ def main() -> None:
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, PostgreSQL",
-        "silence": bench_silence(args.leads),
         "sweep": bench_sweep(args.steps, args.dispatch_seconds),
         "ai_ratio": bench_ai_ratio(args.campaign),
     }
