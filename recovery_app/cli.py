@@ -60,12 +60,18 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 def cmd_create_tenant(args: argparse.Namespace) -> int:
     from recovery_app.db import session_scope
     from recovery_app.domain.accounts.service import create_tenant
+    from recovery_app.domain.campaigns.trigger_rules import install_default_rules
 
     with session_scope() as session:
         tenant = create_tenant(
             session, name=args.name, location_id=args.location_id, timezone=args.timezone
         )
-        print(f"Created tenant {tenant.name} (location id {tenant.location_id}, id {tenant.id}).")
+        # The starter behavioral triggers: a new office adapts its nurture from day one.
+        rules = install_default_rules(session, tenant.id)  # type: ignore[arg-type]
+        print(
+            f"Created tenant {tenant.name} (location id {tenant.location_id}, id {tenant.id}) "
+            f"with {rules} starter trigger rules."
+        )
     return 0
 
 

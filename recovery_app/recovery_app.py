@@ -15,6 +15,7 @@ from recovery_app.pages import (  # noqa: F401
     leads,
     login,
     settings,
+    triggers,
 )
 from recovery_app.states.session import PageForbidden, SignInRequired
 

@@ -12,6 +12,7 @@ TEAM = "/settings/team"
 API_KEYS = "/settings/api-keys"
 AUDIT = "/settings/audit"
 LEAD_HANDLING = "/settings/lead-handling"
+TRIGGERS = "/settings/triggers"
 
 
 def lead_detail(lead_id: int | str) -> str:

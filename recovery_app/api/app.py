@@ -2,7 +2,16 @@
 
 from fastapi import FastAPI
 
-from recovery_app.api import auth, exports, health, intake, recovery, unsubscribe, webhooks
+from recovery_app.api import (
+    auth,
+    exports,
+    health,
+    intake,
+    recovery,
+    triggers,
+    unsubscribe,
+    webhooks,
+)
 from recovery_app.api.errors import install_error_handlers
 from recovery_app.routes import API_PREFIX
 
@@ -19,6 +28,7 @@ def create_api() -> FastAPI:
     api.include_router(health.router, prefix=API_PREFIX)
     api.include_router(auth.router, prefix=API_PREFIX)
     api.include_router(recovery.router, prefix=API_PREFIX)
+    api.include_router(triggers.router, prefix=API_PREFIX)
     api.include_router(exports.router, prefix=API_PREFIX)
     api.include_router(webhooks.router, prefix=API_PREFIX)
     api.include_router(intake.router, prefix=API_PREFIX)

@@ -22,6 +22,7 @@ from recovery_app.demo import content
 from recovery_app.demo.stories import CampaignPlan, OfficeContext, Story, StoryTeller
 from recovery_app.domain.accounts import service as accounts
 from recovery_app.domain.campaigns.library import ensure_builtin_templates
+from recovery_app.domain.campaigns.trigger_rules import install_default_rules
 from recovery_app.domain.scoring.service import features_of, score_lead
 from recovery_app.errors import Conflict
 from recovery_app.models import (
@@ -211,6 +212,7 @@ def _create_office(
         silence_overrides={"hot": 4, "warm": 24},
         created_at=now - timedelta(days=130),
     )
+    install_default_rules(session, tenant.id, now=now)  # type: ignore[arg-type]
     people = [(office.manager, Role.MANAGER), *((a, Role.AGENT) for a in office.agents)]
     agents: list[tuple[int, str, int]] = []
     for (first, last), role in people:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from recovery_app.domain.campaigns import triggers
 from recovery_app.domain.compliance.suppression import suppress
 from recovery_app.domain.leads import timeline
 from recovery_app.domain.scoring.service import temperature_for
@@ -301,6 +302,8 @@ def sendgrid_event(session: Session, event: WebhookEvent, now: datetime) -> None
     if kind == "open" and message.opened_at is None:
         message.opened_at = at
         timeline.add_activity(session, lead, ActivityKind.EMAIL_OPEN, now=at, message_id=message.id)
+        # Behavioral triggers fire while the event is processed (email_open rules).
+        triggers.evaluate(session, lead, ActivityKind.EMAIL_OPEN, now=now)
     elif kind == "click" and message.clicked_at is None:
         message.clicked_at = at
         timeline.add_activity(
@@ -311,6 +314,7 @@ def sendgrid_event(session: Session, event: WebhookEvent, now: datetime) -> None
             message_id=message.id,
             data={"url": str(data.get("url", ""))[:500]},
         )
+        triggers.evaluate(session, lead, ActivityKind.EMAIL_CLICK, now=now)  # email_click rules
     if kind in EMAIL_OPT_OUTS:
         timeline.opt_out(
             session,

@@ -88,6 +88,8 @@ class ActivityKind(StrEnum):
     OPTED_OUT = "opted_out"
     OPTED_IN = "opted_in"
     CONVERTED = "converted"
+    # A behavioral trigger rule fired for the lead: {"rule_id", "rule", "action"}.
+    TRIGGER_FIRED = "trigger_fired"
 
 
 class CampaignStatus(StrEnum):

@@ -66,6 +66,12 @@ def settings_page() -> rx.Component:
             "Routing, escalation, first-response texts and emails, scoring weights.",
         ),
         _section(
+            "Behavioral triggers",
+            routes.TRIGGERS,
+            "zap",
+            "Rules that raise scores, alert agents or change the nurture as leads act.",
+        ),
+        _section(
             "Team", routes.TEAM, "users", "Add people, set roles, capacity and hours, deactivate."
         ),
         _section(

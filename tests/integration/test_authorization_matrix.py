@@ -166,6 +166,8 @@ def test_every_rest_route_is_in_the_matrix() -> None:
         "/api/v1/recovery/campaigns",  # test_campaign_routes
         "/api/v1/recovery/campaigns/{campaign_id}",  # test_campaign_routes
         "/api/v1/recovery/trigger",  # test_campaign_routes
+        "/api/v1/recovery/triggers",  # test_trigger_rule_routes
+        "/api/v1/recovery/triggers/{rule_id}",  # test_trigger_rule_routes
         "/api/v1/exports/leads.csv",  # test_lead_csv_export
         "/api/v1/webhooks/leads",  # API key (or the shared HMAC secret): test_lead_intake_by_key
     }
@@ -240,6 +242,41 @@ def test_campaign_routes(world: World) -> None:
                 else 404
             )
             assert triggered.status_code == expected_status, (principal, lead_id, triggered.text)
+
+
+def test_trigger_rule_routes(world: World) -> None:
+    """Behavioral trigger rules: managers read and change their own tenant's; agents get 403;
+    another tenant's rule is a 404 to read, change or delete."""
+    client = TestClient(create_api())
+    body = {"name": "Clicked", "event": "email_click", "action": "mark_hot"}
+
+    def headers(principal: str) -> dict[str, str]:
+        key = world.keys[principal]
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    created = {
+        principal: client.post("/api/v1/recovery/triggers", json=body, headers=headers(principal))
+        for principal in PRINCIPALS
+    }
+    assert {p: r.status_code for p, r in created.items()} == {
+        "anonymous": 401,
+        "agent_a": 403,
+        "agent_b": 403,
+        "manager_1": 201,
+        "manager_2": 201,
+    }
+    mine, theirs = created["manager_1"].json()["id"], created["manager_2"].json()["id"]
+    for principal in PRINCIPALS:
+        refused = {"anonymous": 401, "agent_a": 403, "agent_b": 403}.get(principal)
+        listed = client.get("/api/v1/recovery/triggers", headers=headers(principal))
+        assert listed.status_code == (refused or 200), principal
+        if refused is None:
+            own = theirs if principal == "manager_2" else mine
+            assert {r["id"] for r in listed.json()["items"]} == {own}, principal
+        url = f"/api/v1/recovery/triggers/{theirs if principal != 'manager_2' else mine}"
+        changed = client.patch(url, json={"enabled": False}, headers=headers(principal))
+        deleted = client.delete(url, headers=headers(principal))
+        assert (changed.status_code, deleted.status_code) == (refused or 404,) * 2, principal
 
 
 def test_lead_csv_export(world: World) -> None:
@@ -688,6 +725,47 @@ async def test_lead_handling_handlers(world: World) -> None:
         }
 
 
+async def test_trigger_handlers(world: World) -> None:
+    from recovery_app.models import TriggerRule
+    from recovery_app.states.triggers import TriggersState as S
+
+    with session_scope() as s:
+        tenant_of = {p: s.get(User, world.users[p]).tenant_id for p in ("manager_1", "manager_2")}  # type: ignore[union-attr]
+        target = TriggerRule(
+            tenant_id=tenant_of["manager_1"], name="Target", event="email_click", action="mark_hot"
+        )
+        s.add(target)
+        s.flush()
+        target_id = str(target.id)
+    form = {"name": "", "threshold": "1", "window_hours": "24"}
+    for principal in PRINCIPALS:
+        expected = MANAGER_ONLY[principal]
+        state = state_as(S, world.tokens[principal], "/settings/triggers")
+        assert await attempt(S.load, state) == expected, principal
+        if expected == "ok":
+            names = {row["name"] for row in state.rules}
+            assert ("Target" in names) == (principal == "manager_1"), principal
+        state.event, state.action = "email_click", "mark_hot"
+        form["name"] = f"Clicked ({principal})"
+        assert await attempt(S.create, state, form) == expected, principal
+        assert await attempt(S.install_defaults, state) == expected, principal
+        # Manager 1's rule: only manager 1 may switch or delete it; manager 2 cannot find it.
+        own = {**MANAGER_ONLY, "manager_2": "not_found"}[principal]
+        assert await attempt(S.set_enabled, state, target_id, False) == own, principal
+    state = state_as(S, world.tokens["manager_2"], "/settings/triggers")
+    assert await attempt(S.delete, state, target_id) == "not_found"
+    state = state_as(S, world.tokens["manager_1"], "/settings/triggers")
+    assert await attempt(S.delete, state, target_id) == "ok"
+    with session_scope() as s:
+        rules = s.execute(select(TriggerRule.tenant_id, TriggerRule.name)).all()
+    created = {(t, n) for t, n in rules if n.startswith("Clicked (")}
+    assert created == {
+        (tenant_of["manager_1"], "Clicked (manager_1)"),
+        (tenant_of["manager_2"], "Clicked (manager_2)"),
+    }
+    assert ("Target" not in {n for _, n in rules}) and len(rules) > len(created)
+
+
 async def test_login_page_handler(world: World) -> None:
     for principal in PRINCIPALS:
         state = state_as(LoginState, world.tokens[principal], "/login", {"next": "/leads"})
@@ -702,6 +780,7 @@ UI_ONLY = {
     "ApiKeysState": {"forget_key"},
     "LeadsState": {"close_import"},
     "LeadHandlingState": {"set_routing_mode", "set_subject", "set_body"},
+    "TriggersState": {"set_event", "set_action"},
 }
 COVERED = {
     "SessionState": {
@@ -720,6 +799,7 @@ COVERED = {
     "AuditState": {"load", "set_action", "set_actor", "set_period", "go_to_page"},
     "LoginState": {"load"},
     "SettingsState": {"load", "set_agent_pool_visible"},
+    "TriggersState": {"load", "create", "set_enabled", "delete", "install_defaults"},
     "LeadHandlingState": {
         "load",
         "save_routing",

@@ -241,6 +241,7 @@ def intake(
 ) -> IntakeResult:
     """Create or merge one person into the tenant's leads (the caller commits; an IntegrityError
     means another transaction created the same person first: retry, and it merges)."""
+    from recovery_app.domain.campaigns import triggers
     from recovery_app.domain.leads.first_response import queue_first_response
     from recovery_app.domain.routing import service as routing
 
@@ -337,6 +338,9 @@ def intake(
         agent = routing.route(session, lead=lead, tenant=tenant, now=received_at)
     elif not created and lead.assigned_user_id is not None:
         routing.tell_agent_lead_returned(session, lead=lead, now=received_at)
+    if not created:
+        # Behavioral triggers (form_resubmitted), after routing so an alert finds the agent.
+        triggers.evaluate(session, lead, ActivityKind.FORM_SUBMITTED, now=received_at)
     if respond and created:
         queue_first_response(session, lead=lead, tenant=tenant, now=received_at, agent=agent)
     return IntakeResult(pk(lead), created, lead.score, str(lead.temperature), lead.assigned_user_id)

@@ -128,6 +128,12 @@ def record_outbound(session: Session, lead: Lead, message: Message, *, now: date
     if lead.status == LeadStatus.NEW:
         set_status(session, lead, LeadStatus.CONTACTED, now=now)
     rescore(session, lead, now=now)
+    if message.channel == Channel.EMAIL:
+        # Behavioral triggers: an email going out is when `no_open` rules look at the ones
+        # before it. (Imported here: campaigns build on this module.)
+        from recovery_app.domain.campaigns import triggers
+
+        triggers.evaluate(session, lead, ActivityKind.EMAIL_OUT, now=now)
 
 
 def touched_by_human(lead: Lead, *, now: datetime) -> None:
@@ -198,6 +204,11 @@ def record_reply(session: Session, lead: Lead, message: Message, *, now: datetim
             now=now,
             dedupe_key=f"reply:{message.id}",
         )
+    # Behavioral triggers (`reply_keywords`) last: the enrollments stopped above, so a rule that
+    # moves the lead into another campaign enrolls it after the stop, not before.
+    from recovery_app.domain.campaigns import triggers
+
+    triggers.evaluate(session, lead, ActivityKind.REPLY, now=now, message=message)
 
 
 def _mark_replied(session: Session, lead: Lead, reply: Message, *, now: datetime) -> None:

@@ -1,6 +1,7 @@
 """Telling people things: an in-app notification, and when the tenant wants it, a text or an
 email to the person too (through the same outbox as every other message)."""
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,8 +27,11 @@ def notify(
     lead_id: int | None = None,
     now: datetime,
     dedupe_key: str | None = None,
+    also: Collection[str] = (),
 ) -> Notification:
-    """Record a notification for `user` and, if the tenant sends agent alerts, queue them."""
+    """Record a notification for `user` and queue a text and/or an email of it: those the
+    tenant sends for every alert, plus `also` ("sms", "email") - where the user has a phone or
+    an address."""
     note = Notification(
         tenant_id=user.tenant_id,
         user_id=pk(user),
@@ -43,7 +47,7 @@ def notify(
     key = dedupe_key or f"note:{note.id}"
     if tenant is not None and user.active:
         text = f"{title}. {body}".strip()
-        if tenant.notify_agents_sms and user.phone:
+        if (tenant.notify_agents_sms or "sms" in also) and user.phone:
             outbox.enqueue_internal(
                 session,
                 user=user,
@@ -52,7 +56,7 @@ def notify(
                 idempotency_key=f"{key}:sms",
                 now=now,
             )
-        if tenant.notify_agents_email and user.email:
+        if (tenant.notify_agents_email or "email" in also) and user.email:
             outbox.enqueue_internal(
                 session,
                 user=user,

@@ -96,6 +96,10 @@ class LeadFeatures:
     last_lead_action_at: datetime | None = None
     # Our last message, if they have not answered since: how long we have been waiting.
     waiting_since: datetime | None = None
+    # Points behavioral triggers added (not a learned feature: added outside the weights, like
+    # the bias) and the rule(s) that added them.
+    score_boost: int = 0
+    score_boost_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,10 @@
 """Explainable lead scoring: every point comes from a named factor a manager can read.
 
 Each feature is a number between 0 and 1 (e.g. "replied 2 of 3 times" = 0.67); its points are
-the tenant's weight times that number, rounded; the score is their sum (plus the model's bias)
-clamped to 0..100, and the temperature follows (hot >= 70, warm 40-69, cold < 40). Silence
-weighs negatively and grows with every day a lead leaves us unanswered, so unanswered leads
-cool over time.
+the tenant's weight times that number, rounded; the score is their sum (plus the model's bias
+and any points behavioral triggers added, the "behavior" factor) clamped to 0..100, and the
+temperature follows (hot >= 70, warm 40-69, cold < 40). Silence weighs negatively and grows
+with every day a lead leaves us unanswered, so unanswered leads cool over time.
 """
 
 import re
@@ -129,8 +129,8 @@ def _label(name: str, f: LeadFeatures, value: float, now: datetime) -> str:
 def score_lead(
     features: LeadFeatures, *, now: datetime, model: ScoringModel = DEFAULT_MODEL
 ) -> ScoreResult:
-    """Score one lead at `now`; the factors (and the bias, when it is not zero) add up to the
-    score before it is clamped to 0..100."""
+    """Score one lead at `now`; the factors (with the bias and the trigger boost, when they are
+    not zero) add up to the score before it is clamped to 0..100."""
     values = feature_values(features, model, now=now)
     factors = []
     for name in FEATURES:
@@ -139,6 +139,10 @@ def score_lead(
             factors.append(ScoreFactor(name, _label(name, features, values[name], now), points))
     if round(model.bias):
         factors.append(ScoreFactor("baseline", "Baseline for this office", round(model.bias)))
+    if features.score_boost:
+        # Behavioral triggers ("Opened 2+ emails in 24 h"): their points, named by the rule.
+        label = features.score_boost_reason or "Behavioral trigger"
+        factors.append(ScoreFactor("behavior", label, features.score_boost))
     score = max(0, min(100, sum(f.points for f in factors)))
     return ScoreResult(score=score, temperature=temperature_for(score), factors=factors)
 
@@ -166,6 +170,9 @@ def features_of(lead: Lead) -> LeadFeatures:
         waiting_since=lead.last_outbound_at
         if open_lead and lead.last_outbound_at and not answered
         else None,
+        # getattr: the demo generator scores plain namespaces that carry only some columns.
+        score_boost=getattr(lead, "score_boost", 0) or 0,
+        score_boost_reason=getattr(lead, "score_boost_reason", None),
     )
 
 
