@@ -84,6 +84,8 @@ bench: install-test
 	$(BIN)/python -m bench.leads_page
 	$(BIN)/python -m bench.dispatcher
 	$(BIN)/python -m bench.intake
+	$(BIN)/python -m bench.silence
+	$(BIN)/python -m bench.recovery
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .web .states

@@ -163,7 +163,7 @@ def _detection_run(at: datetime) -> dict:
         "at": at.isoformat(),
         "seconds": round(seconds, 2),
         "passes": len(passes),
-        "cap_per_office_per_pass": MAX_CHANGES_PER_PASS,
+        "cap_per_pass": MAX_CHANGES_PER_PASS,
         "slowest_pass_seconds": round(max(passes), 2),
         "marked_silent": marked,
         "unsilenced": woken,

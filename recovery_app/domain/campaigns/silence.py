@@ -49,9 +49,9 @@ SNOOZED_REASON = "Snoozed"
 THRESHOLD_REASON = "Threshold changed"
 # Columns the pass rewrites; ORM copies of leads in the caller's session are expired after it.
 _WRITTEN = ("status", "status_reason", "status_changed_at", "updated_at", "last_activity_at")
-# Leads one office's pass changes at most. Steady state is a few hundred per run; the first run
-# after go-live (or a lowered threshold) can find half a million. Capped, each statement stays
-# a few seconds of locks and WAL; the job runs passes (one transaction each) until it drains.
+# Leads one pass changes at most, all offices together. Steady state is a few hundred per run;
+# the first run after go-live (or a lowered threshold) can find half a million. Capped, a pass
+# is a transaction of a couple of seconds; the job runs passes until the backlog is gone.
 MAX_CHANGES_PER_PASS = 20_000
 
 
@@ -88,19 +88,22 @@ def detect_silent_leads(
     session: Session, now: datetime, *, limit: int = MAX_CHANGES_PER_PASS
 ) -> dict[str, int]:
     """Mark every office's unanswered leads silent and wake silent leads that no longer
-    qualify, each with a `status_changed` activity; at most `limit` leads per office. Idempotent:
+    qualify, each with a `status_changed` activity; at most `limit` leads in all. Idempotent:
     a second run at the same moment changes only what the first left over (`backlog` is 1
-    when an office hit the limit). Never commits (the job does, between passes)."""
+    when the limit was reached). Never commits (the job does, between passes)."""
     session.flush()
     tenants = list(session.execute(select(Tenant).order_by(col(Tenant.id))).scalars())
     postgres = session.get_bind().dialect.name == "postgresql"
     marked = woken = backlog = 0
     for tenant in tenants:
+        if marked + woken >= limit:
+            backlog = 1  # the offices after this one wait for the next pass
+            break
         rules = _Rules.of(tenant, now)
         run = _pass_postgresql if postgres else _pass_sqlite
-        done = run(session, rules, limit)
+        done = run(session, rules, limit - marked - woken)
         marked, woken = marked + done[0], woken + done[1]
-        backlog |= sum(done) >= limit
+        backlog |= marked + woken >= limit
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Lead):
             session.expire(obj, _WRITTEN)

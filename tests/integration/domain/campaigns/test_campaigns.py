@@ -76,7 +76,8 @@ def test_bad_campaigns_are_refused_with_the_field(session, make_campaign, fields
     assert field in (refused.value.fields or {})
 
 
-def test_launch_enrolls_every_matching_lead_once(session, make_campaign) -> None:
+def test_launch_enrolls_every_matching_lead_once(session, make_campaign, monkeypatch) -> None:
+    monkeypatch.setattr(service, "ENROLL_CHUNK", 2)  # three silent leads: two INSERTs
     tenant, other = make_tenant(session), make_tenant(session)
     silent = [make_lead(session, tenant, status=LeadStatus.SILENT) for _ in range(3)]
     make_lead(session, tenant, status=LeadStatus.CONTACTED)

@@ -322,3 +322,13 @@ def test_a_pass_changes_at_most_its_limit_and_the_next_goes_on(session) -> None:
     assert [(p["marked_silent"], p["backlog"]) for p in passes] == [(2, 1), (2, 1), (1, 0), (0, 0)]
     assert {lead.status for lead in leads} == {LeadStatus.SILENT}
     assert [len(status_changes(session, lead)) for lead in leads] == [1] * 5
+
+
+def test_the_limit_is_shared_by_every_office_of_a_pass(session) -> None:
+    first, second = make_tenant(session), make_tenant(session)
+    leads = [wrote(session, office, 50 + i) for office in (first, second) for i in range(3)]
+
+    passes = [detect_silent_leads(session, NOW, limit=4) for _ in range(2)]
+
+    assert [(p["marked_silent"], p["backlog"]) for p in passes] == [(4, 1), (2, 0)]
+    assert {lead.status for lead in leads} == {LeadStatus.SILENT}
