@@ -10,6 +10,7 @@ from recovery_app.jobs.scheduler import embedded_scheduler
 from recovery_app.messaging.dispatcher import embedded_dispatcher
 from recovery_app.pages import (  # noqa: F401
     coming_soon,
+    dashboard,
     lead_detail,
     lead_handling,
     leads,
@@ -47,4 +48,4 @@ app.register_lifespan_task(embedded_dispatcher)
 for page in PAGES:
     app.add_page(page.component, route=page.route, title=page.title, on_load=page.on_load)
 # Until the dashboard exists, the front door is the Leads page.
-app.add_page(index, route=routes.INDEX, on_load=rx.redirect(routes.LEADS))
+app.add_page(index, route=routes.INDEX, on_load=rx.redirect(routes.DASHBOARD))

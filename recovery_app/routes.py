@@ -24,7 +24,7 @@ API_PREFIX = "/api/v1"
 
 def safe_next(value: str | None) -> str:
     """A same-site path to return to after signing in; anything else (absolute URLs,
-    protocol-relative `//host`, backslashes) falls back to the Leads page: no open redirects."""
+    protocol-relative `//host`, backslashes) falls back to the dashboard: no open redirects."""
     if (
         not value
         or not value.startswith("/")
@@ -32,5 +32,5 @@ def safe_next(value: str | None) -> str:
         or "\\" in value
         or len(value) > 512
     ):
-        return LEADS
+        return DASHBOARD
     return value

@@ -136,5 +136,5 @@ def demo(request: Request) -> RedirectResponse:
     except RateLimited:
         return _to_login(origin, "demo_throttled")
     return _with_session(
-        RedirectResponse(f"{origin}{routes.LEADS}", status_code=303), token, origin
+        RedirectResponse(f"{origin}{routes.DASHBOARD}", status_code=303), token, origin
     )

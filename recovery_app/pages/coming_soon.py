@@ -15,13 +15,6 @@ def _coming_soon(title: str, what: str) -> rx.Component:
     )
 
 
-@page(route=routes.DASHBOARD, title="Dashboard", on_load=SessionState.load_frame)
-def dashboard_page() -> rx.Component:
-    return _coming_soon(
-        "Dashboard", "live speed-to-lead metrics, the recovery funnel and the activity feed."
-    )
-
-
 @page(route=routes.CAMPAIGNS, title="Campaigns", on_load=SessionState.load_manager_frame)
 def campaigns_page() -> rx.Component:
     return _coming_soon("Campaigns", "the campaign wizard and per-campaign performance.")

@@ -16,7 +16,7 @@ from recovery_app.states.session import session_token
 class LoginState(rx.State):
     message: str = ""
     is_error: bool = False
-    next_path: str = routes.LEADS
+    next_path: str = routes.DASHBOARD
     demo_enabled: bool = False
 
     @rx.event

@@ -766,6 +766,29 @@ async def test_trigger_handlers(world: World) -> None:
     assert ("Target" not in {n for _, n in rules}) and len(rules) > len(created)
 
 
+async def test_dashboard_handlers(world: World) -> None:
+    """Everyone signed in has a dashboard; an agent's shows their own leads, a manager's the
+    office and a row per agent; a tick before any load shows nothing."""
+    from recovery_app.domain.metrics.dashboard import CACHE
+    from recovery_app.states.dashboard import DashboardState as S
+
+    CACHE.clear()
+    for principal in PRINCIPALS:
+        state = state_as(S, world.tokens[principal], "/dashboard")
+        assert await attempt(S.tick, state) == "ok" and state.cards == []
+        expected = "sign_in" if principal == "anonymous" else "ok"
+        assert await attempt(S.load, state) == expected, principal
+        if expected == "ok":
+            assert await attempt(S.tick, state) == "ok"
+            new_today = next(c["value"] for c in state.cards if c["id"] == "new-today")
+            assert state.manager_view == principal.startswith("manager"), principal
+            leads = {href.rsplit("/", 1)[1] for href in (row["href"] for row in state.feed)}
+            assert {int(i) for i in leads} <= world.visible(principal), principal
+            assert int(new_today) <= len(world.visible(principal)), principal
+            if principal.startswith("agent"):
+                assert state.agent_rows == []
+
+
 async def test_login_page_handler(world: World) -> None:
     for principal in PRINCIPALS:
         state = state_as(LoginState, world.tokens[principal], "/login", {"next": "/leads"})
@@ -800,6 +823,7 @@ COVERED = {
     "LoginState": {"load"},
     "SettingsState": {"load", "set_agent_pool_visible"},
     "TriggersState": {"load", "create", "set_enabled", "delete", "install_defaults"},
+    "DashboardState": {"load", "tick"},
     "LeadHandlingState": {
         "load",
         "save_routing",

@@ -62,7 +62,7 @@ def test_next_cannot_leave_the_site(client, evil) -> None:
     response = post(
         client, "login", {"email": "ana@office.example", "password": PASSWORD, "next": evil}
     )
-    assert response.headers["location"] == f"{SITE}/leads"
+    assert response.headers["location"] == f"{SITE}/dashboard"
 
 
 def test_wrong_password_goes_back_to_sign_in_with_a_reason(client) -> None:
@@ -113,6 +113,6 @@ def test_demo_entry(client, monkeypatch) -> None:
     monkeypatch.setenv("DEMO_MODE", "1")
     reload_settings()
     response = post(client, "demo")
-    assert response.headers["location"] == f"{SITE}/leads"
+    assert response.headers["location"] == f"{SITE}/dashboard"
     viewer = resolve(response.cookies[auth.SESSION_COOKIE])
     assert viewer.is_demo and viewer.is_manager
