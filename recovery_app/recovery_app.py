@@ -15,6 +15,7 @@ from recovery_app.pages import (  # noqa: F401
     lead_handling,
     leads,
     login,
+    review,
     settings,
     triggers,
 )

@@ -8,6 +8,7 @@ from recovery_app.api import (
     health,
     intake,
     recovery,
+    reviews,
     triggers,
     unsubscribe,
     webhooks,
@@ -29,6 +30,7 @@ def create_api() -> FastAPI:
     api.include_router(auth.router, prefix=API_PREFIX)
     api.include_router(recovery.router, prefix=API_PREFIX)
     api.include_router(triggers.router, prefix=API_PREFIX)
+    api.include_router(reviews.router, prefix=API_PREFIX)
     api.include_router(exports.router, prefix=API_PREFIX)
     api.include_router(webhooks.router, prefix=API_PREFIX)
     api.include_router(intake.router, prefix=API_PREFIX)

@@ -18,6 +18,7 @@ NOTIFICATION_POLL_MS = 30_000
 NAV_ITEMS: tuple[tuple[str, str, str, bool], ...] = (
     ("Dashboard", routes.DASHBOARD, "layout-dashboard", False),
     ("Leads", routes.LEADS, "users", False),
+    ("Approvals", routes.APPROVALS, "list-checks", False),
     ("Campaigns", routes.CAMPAIGNS, "megaphone", True),
     ("Scoring", routes.SCORING, "flame", True),
     ("ROI", routes.ROI, "trending-up", True),

@@ -16,6 +16,8 @@ def _names(page: Page) -> list[str]:
 
 def test_leads_page_pages_and_filters(app: DemoApp, page: Page) -> None:
     sign_in(page, app, app.account("manager"), path="/")
+    expect(page).to_have_url(re.compile(r"/dashboard$"))  # the landing page
+    page.get_by_role("link", name="Leads", exact=True).click()
     expect(page).to_have_url(re.compile(r"/leads$"))
     rows = page.locator(".lead-row")
     expect(rows).to_have_count(25)

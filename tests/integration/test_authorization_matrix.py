@@ -168,6 +168,11 @@ def test_every_rest_route_is_in_the_matrix() -> None:
         "/api/v1/recovery/trigger",  # test_campaign_routes
         "/api/v1/recovery/triggers",  # test_trigger_rule_routes
         "/api/v1/recovery/triggers/{rule_id}",  # test_trigger_rule_routes
+        # tests/integration/domain/campaigns/test_review.py::test_the_queue_over_rest
+        "/api/v1/recovery/reviews",
+        "/api/v1/recovery/reviews/{review_id}/approve",
+        "/api/v1/recovery/reviews/{review_id}/reject",
+        "/api/v1/recovery/reviews/approve-all",
         "/api/v1/exports/leads.csv",  # test_lead_csv_export
         "/api/v1/webhooks/leads",  # API key (or the shared HMAC secret): test_lead_intake_by_key
     }
@@ -789,6 +794,85 @@ async def test_dashboard_handlers(world: World) -> None:
                 assert state.agent_rows == []
 
 
+def _drafts_for(lead_ids: list[int]) -> tuple[int, list[int]]:
+    """A review-mode campaign with a pending draft for each lead: (campaign, drafts)."""
+    from recovery_app.models import Campaign, CampaignStep, DraftReview, Enrollment
+
+    with session_scope() as s:
+        tenant_id = s.get(Lead, lead_ids[0]).tenant_id  # type: ignore[union-attr]
+        campaign = Campaign(tenant_id=tenant_id, name="Review me", status="active")
+        s.add(campaign)
+        s.flush()
+        step = CampaignStep(campaign_id=campaign.id, position=0, channel="sms", body="Hi")
+        s.add(step)
+        s.flush()
+        drafts = []
+        for n, lead_id in enumerate(lead_ids):
+            enrollment = Enrollment(tenant_id=tenant_id, lead_id=lead_id, campaign_id=campaign.id)
+            s.add(enrollment)
+            s.flush()
+            drafts.append(
+                DraftReview(
+                    tenant_id=tenant_id,
+                    campaign_id=campaign.id,
+                    campaign_step_id=step.id,
+                    enrollment_id=enrollment.id,
+                    lead_id=lead_id,
+                    position=0,
+                    channel="sms",
+                    body=f"Hi {{{{first_name}}}}, draft {n}. Reply STOP to opt out.",
+                    fallback_body="Hi {{first_name}}. Reply STOP to opt out.",
+                )
+            )
+        s.add_all(drafts)
+        s.flush()
+        return int(campaign.id), [int(d.id) for d in drafts]  # type: ignore[arg-type]
+
+
+async def test_approval_handlers(world: World) -> None:
+    """Agent A's lead has drafts: agent A and manager 1 decide on them; agent B and manager 2
+    neither see nor find them."""
+    from recovery_app.models import Tenant
+    from recovery_app.states.review import ReviewState as S
+
+    with session_scope() as s:
+        tenant = s.get(Tenant, s.get(Lead, world.leads["a"]).tenant_id)  # type: ignore[union-attr]
+        third_lead = make_lead(s, tenant, assigned_user_id=world.users["agent_a"]).id
+    campaign_id, (first, second, third) = _drafts_for(
+        [world.leads["a"], world.leads["erase_a"], third_lead]
+    )
+    sees = {"agent_a": True, "agent_b": False, "manager_1": True, "manager_2": False}
+    for principal in PRINCIPALS:
+        state = state_as(S, world.tokens[principal], "/approvals")
+        expected = "sign_in" if principal == "anonymous" else "ok"
+        assert await attempt(S.load, state) == expected, principal
+        if principal == "anonymous":
+            continue
+        assert (len(state.rows) == 3) == sees[principal], principal
+        assert (state.selected == str(first)) == sees[principal], principal
+        outcome_if_seen = "ok" if sees[principal] else "not_found"
+        assert await attempt(S.open_draft, state, str(second)) == outcome_if_seen, principal
+        assert await attempt(S.step, state, 1) == "ok", principal
+        if not sees[principal]:
+            state.selected = str(first)
+            assert await attempt(S.approve, state) == "not_found", principal
+            assert await attempt(S.reject, state) == "not_found", principal
+            state.campaign_filter = str(campaign_id)
+            expected_all = "not_found" if principal == "manager_2" else "ok"
+            assert await attempt(S.approve_all, state) == expected_all, principal
+    state = state_as(S, world.tokens["agent_a"], "/approvals")
+    await call(S.load, state)
+    state.selected = str(first)
+    assert await attempt(S.approve, state) == "ok"
+    state = state_as(S, world.tokens["manager_1"], "/approvals")
+    await call(S.load, state)
+    state.selected = str(second)
+    assert await attempt(S.reject, state) == "ok"
+    assert await attempt(S.set_campaign_filter, state, str(campaign_id)) == "ok"
+    assert [row["id"] for row in state.rows] == [str(third)]
+    assert await attempt(S.approve_all, state) == "ok" and state.rows == []
+
+
 async def test_login_page_handler(world: World) -> None:
     for principal in PRINCIPALS:
         state = state_as(LoginState, world.tokens[principal], "/login", {"next": "/leads"})
@@ -804,6 +888,7 @@ UI_ONLY = {
     "LeadsState": {"close_import"},
     "LeadHandlingState": {"set_routing_mode", "set_subject", "set_body"},
     "TriggersState": {"set_event", "set_action"},
+    "ReviewState": {"set_subject", "set_body"},
 }
 COVERED = {
     "SessionState": {
@@ -824,6 +909,15 @@ COVERED = {
     "SettingsState": {"load", "set_agent_pool_visible"},
     "TriggersState": {"load", "create", "set_enabled", "delete", "install_defaults"},
     "DashboardState": {"load", "tick"},
+    "ReviewState": {
+        "load",
+        "open_draft",
+        "step",
+        "set_campaign_filter",
+        "approve",
+        "reject",
+        "approve_all",
+    },
     "LeadHandlingState": {
         "load",
         "save_routing",

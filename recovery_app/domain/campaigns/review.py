@@ -81,6 +81,13 @@ def _get(session: Session, viewer: Viewer, review_id: int) -> tuple[DraftReview,
     return review, lead
 
 
+def pending_one(session: Session, *, viewer: Viewer, review_id: int) -> PendingDraft:
+    """One draft still waiting, if the viewer may decide on it (NotFound, Conflict if decided)."""
+    review, lead = _get(session, viewer, review_id)
+    campaign = session.get(Campaign, review.campaign_id)
+    return PendingDraft(review, lead, campaign.name if campaign else "")
+
+
 def approve(
     session: Session,
     *,

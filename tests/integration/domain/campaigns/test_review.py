@@ -3,7 +3,7 @@ call per segment, reused), review mode queues drafts for approval; approve, edit
 approve-all; a stopped nurture discards its drafts (SQLite and PostgreSQL)."""
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from recovery_app.db import session_scope
 from recovery_app.domain.campaigns import review
@@ -23,7 +23,7 @@ from recovery_app.models import (
     Message,
 )
 from recovery_app.settings import reload_settings
-from tests.factories import NOW, make_lead, make_tenant, manager_of
+from tests.factories import NOW, make_lead, make_tenant, make_user, manager_of
 from tests.fakes.anthropic_api import FakeAnthropic
 
 AI_STEP = [
@@ -126,3 +126,52 @@ def _tenant(session, tenant_id):
     from recovery_app.models import Tenant
 
     return session.get(Tenant, tenant_id)
+
+
+def test_the_queue_over_rest(ai, make_campaign) -> None:
+    from fastapi.testclient import TestClient
+
+    from recovery_app.api.app import create_api
+    from recovery_app.domain.accounts.api_keys import issue_key
+    from recovery_app.models import Role
+
+    tenant_id, campaign_id = setup(make_campaign, autopilot=False, leads=4)
+    with session_scope() as s:
+        run_sweep(s, NOW)
+        _, key = issue_key(s, tenant=_tenant(s, tenant_id), role=Role.MANAGER)
+        _, stranger = issue_key(s, tenant=make_tenant(s), role=Role.MANAGER)
+        # An agent of the office sees the drafts of their own leads only: Ann3 is theirs.
+        agent = make_user(s, _tenant(s, tenant_id))
+        s.execute(update(Lead).where(Lead.first_name == "Ann3").values(assigned_user_id=agent.id))
+        _, agent_key = issue_key(s, tenant=_tenant(s, tenant_id), role=Role.AGENT, user=agent)
+    client = TestClient(create_api())
+    mine, theirs = ({"Authorization": f"Bearer {k}"} for k in (key, stranger))
+    agents = client.get(
+        "/api/v1/recovery/reviews", headers={"Authorization": f"Bearer {agent_key}"}
+    )
+    assert [r["lead_name"].split()[0] for r in agents.json()["items"]] == ["Ann3"]
+
+    listed = client.get("/api/v1/recovery/reviews", headers=mine).json()["items"]
+    assert [r["lead_name"].split()[0] for r in listed] == ["Ann0", "Ann1", "Ann2", "Ann3"]
+    assert listed[0]["campaign_name"] == "Win back" and listed[0]["drafted_by"] == "ai"
+    assert client.get("/api/v1/recovery/reviews", headers=theirs).json()["items"] == []
+    first, second = listed[0]["id"], listed[1]["id"]
+    url = "/api/v1/recovery/reviews/{}/{}"
+    assert client.post(url.format(first, "approve"), json={}, headers=theirs).status_code == 404
+    edited = client.post(
+        url.format(first, "approve"),
+        json={"body": "Hi Ann0, by hand. Reply STOP to opt out."},
+        headers=mine,
+    )
+    assert edited.status_code == 200 and edited.json()["status"] == "approved"
+    bad = client.post(url.format(second, "approve"), json={"body": "x" * 400}, headers=mine)
+    assert bad.status_code == 422 and "body" in bad.json()["error"]["fields"]
+    assert client.post(url.format(second, "reject"), headers=mine).json()["status"] == "rejected"
+    assert client.post(url.format(second, "reject"), headers=mine).status_code == 409
+    everything = client.post(
+        "/api/v1/recovery/reviews/approve-all", json={"campaign_id": campaign_id}, headers=mine
+    )
+    assert everything.json() == {"approved": 2}
+    with session_scope() as s:
+        bodies = [m.body for m in s.execute(select(Message).order_by(Message.id)).scalars()]
+    assert bodies[0] == "Hi Ann0, by hand. Reply STOP to opt out." and len(bodies) == 4
