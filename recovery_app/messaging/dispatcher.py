@@ -201,7 +201,7 @@ class Dispatcher:
             if lead is None:  # an alert to one of our own users: no lead rules apply
                 verdict = guard.Verdict(guard.Action.SEND)
             else:
-                verdict = guard.check(_facts(session, message, lead, tenant, now), now=now)
+                verdict = guard.check(facts_for(session, message, lead, tenant, now), now=now)
             if verdict.action == guard.Action.BLOCK:
                 message.status = MessageStatus.SUPPRESSED
                 message.error_code, message.error_message = verdict.reason, verdict.detail
@@ -356,9 +356,11 @@ def _outgoing(
     )
 
 
-def _facts(
+def facts_for(
     session: Session, message: Message, lead: Lead, tenant: Tenant, now: datetime
 ) -> guard.Facts:
+    """What the guard needs for `message` (a flushed row): also used to tell an agent at once
+    what will happen to a message they just wrote."""
     settings = get_settings()
     kind = Channel(message.channel)
     cap = settings.marketing_cap_per_day

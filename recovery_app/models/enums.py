@@ -37,7 +37,8 @@ class Direction(StrEnum):
 
 
 class MessageCategory(StrEnum):
-    """Why a message is sent; quiet hours and frequency caps apply to marketing only."""
+    """Why a message is sent. Frequency caps apply to marketing; quiet hours to marketing,
+    automated, and conversational texts to leads who never wrote to us."""
 
     MARKETING = "marketing"
     # Sent by automation without being asked (the instant first response): quiet hours apply,

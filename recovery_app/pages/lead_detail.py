@@ -151,6 +151,111 @@ def _message(row: MessageRow) -> rx.Component:
     )
 
 
+REFRESH_MS = 3000
+CALL_OUTCOMES = [
+    ("connected", "Connected"),
+    ("left_voicemail", "Left voicemail"),
+    ("no_answer", "No answer"),
+    ("wrong_number", "Wrong number"),
+    ("booked_appointment", "Booked an appointment"),
+]
+
+
+def _composer() -> rx.Component:
+    email = LeadDetailState.compose_channel == "email"
+    return rx.grid(
+        rx.card(
+            rx.vstack(
+                rx.hstack(
+                    rx.heading("Write to the lead", size="3"),
+                    rx.spacer(),
+                    rx.segmented_control.root(
+                        rx.segmented_control.item("SMS", value="sms"),
+                        rx.segmented_control.item("Email", value="email"),
+                        value=LeadDetailState.compose_channel,
+                        on_change=LeadDetailState.set_compose_channel,
+                        id="compose-channel",
+                    ),
+                    width="100%",
+                ),
+                rx.cond(
+                    email,
+                    rx.input(
+                        placeholder="Subject",
+                        value=LeadDetailState.compose_subject,
+                        on_change=LeadDetailState.set_compose_subject,
+                        width="100%",
+                        id="compose-subject",
+                    ),
+                ),
+                rx.text_area(
+                    value=LeadDetailState.compose_body,
+                    on_change=LeadDetailState.set_compose_body,
+                    placeholder="Your message",
+                    rows="3",
+                    width="100%",
+                    id="compose-body",
+                ),
+                rx.hstack(
+                    rx.button("Send", on_click=LeadDetailState.send_message, id="compose-send"),
+                    rx.text(
+                        LeadDetailState.compose_result,
+                        size="2",
+                        color_scheme=rx.cond(LeadDetailState.compose_blocked, "red", "gray"),
+                        id="compose-result",
+                    ),
+                    align="center",
+                ),
+                spacing="2",
+                width="100%",
+            ),
+        ),
+        rx.card(
+            rx.vstack(
+                rx.heading("Note or call", size="3"),
+                rx.form(
+                    rx.hstack(
+                        rx.input(
+                            name="note", placeholder="Add a note", width="100%", id="note-text"
+                        ),
+                        rx.button("Save note", type="submit", variant="soft", id="note-save"),
+                        width="100%",
+                    ),
+                    on_submit=LeadDetailState.add_note,
+                    reset_on_submit=True,
+                    width="100%",
+                ),
+                rx.form(
+                    rx.hstack(
+                        rx.select.root(
+                            rx.select.trigger(placeholder="Call outcome", id="call-outcome"),
+                            rx.select.content(
+                                *(rx.select.item(label, value=v) for v, label in CALL_OUTCOMES)
+                            ),
+                            name="outcome",
+                            default_value="connected",
+                        ),
+                        rx.input(
+                            name="minutes", placeholder="min", width="4rem", id="call-minutes"
+                        ),
+                        rx.input(name="call_note", placeholder="What was said", width="100%"),
+                        rx.button("Log call", type="submit", variant="soft", id="call-save"),
+                        width="100%",
+                    ),
+                    on_submit=LeadDetailState.log_call,
+                    reset_on_submit=True,
+                    width="100%",
+                ),
+                spacing="2",
+                width="100%",
+            ),
+        ),
+        columns=rx.breakpoints(initial="1", md="2"),
+        spacing="4",
+        width="100%",
+    )
+
+
 @page(route=routes.LEADS + "/[lead_id]", title="Lead", on_load=LeadDetailState.load)
 def lead_detail_page() -> rx.Component:
     return rx.vstack(
@@ -228,6 +333,10 @@ def lead_detail_page() -> rx.Component:
             spacing="4",
             width="100%",
         ),
+        # Replies and deliveries show up while the page is open: the timer asks whether the
+        # conversation moved and the page reloads only then.
+        rx.moment(interval=REFRESH_MS, on_change=LeadDetailState.refresh, display="none"),
+        _composer(),
         rx.card(
             rx.vstack(
                 rx.heading("Messages", size="3"),

@@ -2,18 +2,22 @@
 manager's GDPR tools (export everything as JSON, erase)."""
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import TypedDict
 
 import reflex as rx
 
 from recovery_app import routes
+from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.campaigns import recovery
 from recovery_app.domain.campaigns import service as campaigns
 from recovery_app.domain.campaigns.silence import silence_reason
-from recovery_app.domain.leads import privacy
+from recovery_app.domain.leads import conversation, privacy
 from recovery_app.domain.leads import service as leads
 from recovery_app.domain.routing import service as routing
+from recovery_app.errors import ValidationFailed
+from recovery_app.models import Channel
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import (
     display_phone,
@@ -22,6 +26,8 @@ from recovery_app.states.formatting import (
     relative_time,
 )
 from recovery_app.states.session import Choice, SessionState
+
+RECHECK_SECONDS = 30.0
 
 
 class FactorRow(TypedDict):
@@ -77,6 +83,15 @@ class LeadDetailState(SessionState):
     silence: str = ""
     nurture: str = ""
     campaign_choices: list[Choice] = []
+    # The composer: what the agent writes, and what the guard said about the last send.
+    compose_channel: str = "sms"
+    compose_subject: str = ""
+    compose_body: str = ""
+    compose_result: str = ""
+    compose_blocked: bool = False
+    _fingerprint: str = ""
+    _who: Viewer | None = None
+    _checked_at: float = 0.0
 
     def _lead_id(self) -> int:
         raw = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
@@ -85,6 +100,7 @@ class LeadDetailState(SessionState):
     @rx.event
     async def load(self):
         viewer = await self._viewer()
+        self._who, self._checked_at = viewer, time.monotonic()
         lead_id = self._lead_id()
         detail = await in_session(
             lambda s: leads.get_lead_detail(s, viewer=viewer, lead_id=lead_id)
@@ -160,6 +176,92 @@ class LeadDetailState(SessionState):
         ]
 
     @rx.event
+    async def refresh(self):
+        """The page's timer: reload when the conversation moved (a reply, a delivery)."""
+        if not self.found:
+            return
+        # The session is re-checked every 30 s, not on every tick of every open lead page.
+        if self._who is None or time.monotonic() - self._checked_at > RECHECK_SECONDS:
+            self._who, self._checked_at = await self._viewer(), time.monotonic()
+        viewer, lead_id = self._who, self._lead_id()
+        mark = await in_session(
+            lambda s: conversation.fingerprint(s, viewer=viewer, lead_id=lead_id)
+        )
+        if mark != self._fingerprint:
+            self._fingerprint = mark
+            return LeadDetailState.load
+
+    @rx.event
+    def set_compose_channel(self, value: str | list[str]):
+        self.compose_channel = "email" if value == "email" else "sms"
+
+    @rx.event
+    def set_compose_subject(self, value: str):
+        self.compose_subject = value
+
+    @rx.event
+    def set_compose_body(self, value: str):
+        self.compose_body = value
+
+    @rx.event
+    async def send_message(self):
+        viewer, lead_id, now = await self._viewer(), self._lead_id(), datetime.now(UTC)
+        channel = Channel(self.compose_channel)
+        subject = self.compose_subject if channel == Channel.EMAIL else None
+        body = self.compose_body
+        try:
+            sent = await in_session(
+                lambda s: conversation.send_message(
+                    s,
+                    viewer=viewer,
+                    lead_id=lead_id,
+                    channel=channel,
+                    body=body,
+                    subject=subject,
+                    now=now,
+                )
+            )
+        except ValidationFailed as exc:
+            self.compose_result, self.compose_blocked = exc.message, True
+            return
+        self.compose_body = self.compose_subject = ""
+        self.compose_blocked = sent.action == "block"
+        self.compose_result = {
+            "send": "Queued: it goes out now.",
+            "hold": f"Queued, but held: {sent.detail}",
+            "block": f"Not sent: {sent.detail}",
+        }[sent.action]
+        return LeadDetailState.load
+
+    @rx.event
+    async def add_note(self, form: dict):
+        viewer, lead_id, now = await self._viewer(), self._lead_id(), datetime.now(UTC)
+        text = str(form.get("note", ""))
+        await in_session(
+            lambda s: conversation.add_note(s, viewer=viewer, lead_id=lead_id, text=text, now=now)
+        )
+        return [LeadDetailState.load, rx.toast.success("Note saved.")]
+
+    @rx.event
+    async def log_call(self, form: dict):
+        viewer, lead_id, now = await self._viewer(), self._lead_id(), datetime.now(UTC)
+        raw = str(form.get("minutes", "0")).strip() or "0"
+        minutes = int(raw) if raw.isdigit() else -1
+        outcome, note = str(form.get("outcome", "")), str(form.get("call_note", ""))
+        await in_session(
+            lambda s: conversation.log_call(
+                s,
+                viewer=viewer,
+                lead_id=lead_id,
+                outcome=outcome,
+                minutes=minutes,
+                note=note,
+                now=now,
+            )
+        )
+        return [LeadDetailState.load, rx.toast.success("Call logged.")]
+
+    @rx.event
     async def claim(self):
         """An agent takes this unassigned lead (offered to them, or from the pool)."""
         viewer, lead_id, now = await self._viewer(), self._lead_id(), datetime.now(UTC)
@@ -220,6 +322,13 @@ def _nurture_text(nurture: campaigns.Nurture, now: datetime) -> str:
 
 
 def _describe(data: dict) -> str:
+    if "outcome" in data:  # a logged call
+        note = f": {data['note']}" if data.get("note") else ""
+        return f"{str(data['outcome']).replace('_', ' ')}, {data.get('minutes', 0)} min{note}"
+    if "text" in data:  # a note
+        return str(data["text"])
+    if "rule" in data:  # a behavioral trigger fired
+        return f"{data['rule']} ({str(data.get('action', '')).replace('_', ' ')})"
     if "to" in data:
         reason = f": {data['reason']}" if data.get("reason") else ""
         return f"{data.get('from', '')} -> {data['to']}{reason}"

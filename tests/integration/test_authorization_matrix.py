@@ -476,6 +476,36 @@ async def test_lead_detail_reads(world: World) -> None:
             assert result == expected, (principal, lead_id)
 
 
+async def test_lead_conversation_actions(world: World) -> None:
+    """Writing, noting, logging a call and the live refresh: only on leads the viewer sees."""
+    from recovery_app.models import Activity, Message
+
+    for principal in PRINCIPALS:
+        for name in ("a", "b", "t2"):
+            lead_id = world.leads[name]
+            state = state_as(LeadDetailState, world.tokens[principal], f"/leads/{lead_id}")
+            visible = lead_id in world.visible(principal)
+            expected = "sign_in" if principal == "anonymous" else "ok" if visible else "not_found"
+            state.compose_body = f"Hello from {principal}"
+            assert await attempt(LeadDetailState.send_message, state) == expected, principal
+            note = {"note": f"Note by {principal}"}
+            assert await attempt(LeadDetailState.add_note, state, note) == expected, principal
+            call = {"outcome": "connected", "minutes": "3", "call_note": principal}
+            assert await attempt(LeadDetailState.log_call, state, call) == expected, principal
+            state.found = True
+            assert await attempt(LeadDetailState.refresh, state) == expected, principal
+    with session_scope() as s:
+        bodies = s.execute(select(Message.lead_id, Message.body)).all()
+        notes = s.execute(select(Activity.lead_id, Activity.data).where(Activity.kind == "note"))
+        written = {(lead, body.removeprefix("Hello from ")) for lead, body in bodies}
+        noted = {(lead, data["text"].removeprefix("Note by ")) for lead, data in notes}
+    for rows in (written, noted):
+        assert {(lead, who) for lead, who in rows if lead == world.leads["t2"]} == {
+            (world.leads["t2"], "manager_2")
+        }
+        assert {who for lead, who in rows if lead == world.leads["a"]} == {"agent_a", "manager_1"}
+
+
 async def test_lead_recovery_actions(world: World) -> None:
     """Sending a recovery message and enrolling by hand: only on leads the viewer may see, and
     only into the viewer's own tenant's campaigns."""
@@ -889,6 +919,7 @@ UI_ONLY = {
     "LeadHandlingState": {"set_routing_mode", "set_subject", "set_body"},
     "TriggersState": {"set_event", "set_action"},
     "ReviewState": {"set_subject", "set_body"},
+    "LeadDetailState": {"set_compose_channel", "set_compose_subject", "set_compose_body"},
 }
 COVERED = {
     "SessionState": {
@@ -901,7 +932,18 @@ COVERED = {
     },
     "LeadsState": {name for name, _ in LEADS_READS}
     | {"claim", "import_leads", "download_import_report"},
-    "LeadDetailState": {"load", "export_data", "erase", "claim", "send_recovery", "enroll_in"},
+    "LeadDetailState": {
+        "load",
+        "export_data",
+        "erase",
+        "claim",
+        "send_recovery",
+        "enroll_in",
+        "send_message",
+        "add_note",
+        "log_call",
+        "refresh",
+    },
     "TeamState": {"load", "add_member", "save_member", "set_active", "reset_password"},
     "ApiKeysState": {"load", "create", "revoke"},
     "AuditState": {"load", "set_action", "set_actor", "set_period", "go_to_page"},

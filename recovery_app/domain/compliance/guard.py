@@ -83,7 +83,12 @@ def check(facts: Facts, *, now: datetime) -> Verdict:
             Action.BLOCK, "opted_out", f"The lead opted out of {_channel_word(facts.channel)}."
         )
     marketing = facts.category == MessageCategory.MARKETING
-    unasked = marketing or facts.category == MessageCategory.AUTOMATED
+    # A person writing to a lead who never wrote to us reaches them unasked too: quiet hours.
+    unasked = (
+        marketing
+        or facts.category == MessageCategory.AUTOMATED
+        or (facts.category == MessageCategory.CONVERSATIONAL and not facts.has_inbound)
+    )
     # Messages we send unasked need recorded consent; a conversation the lead started carries its own.
     if not facts.consent and (unasked or not facts.has_inbound):
         return Verdict(

@@ -95,10 +95,23 @@ def test_marketing_text_at_night_waits_for_the_morning(office, providers) -> Non
     assert office.dispatcher.drain().sent == 1
 
 
+def _lead_wrote_to_us(office) -> None:
+    with session_scope() as session:
+        office.lead(session).last_inbound_at = office.clock.now - timedelta(hours=1)
+
+
 def test_a_reply_to_a_lead_is_not_held_by_quiet_hours(office, providers) -> None:
     office.clock.now = office.clock.now.replace(hour=3, minute=40)
+    _lead_wrote_to_us(office)
     office.queue(category=MessageCategory.CONVERSATIONAL)
     assert office.dispatcher.drain().sent == 1
+
+
+def test_a_person_writing_first_keeps_quiet_hours(office, providers) -> None:
+    office.clock.now = office.clock.now.replace(hour=3, minute=40)
+    office.queue(category=MessageCategory.CONVERSATIONAL)
+    stats = office.dispatcher.drain()
+    assert (stats.sent, stats.held) == (0, 1)
 
 
 def test_opted_out_suppressed_and_unconsented_leads_are_blocked(office, providers) -> None:
@@ -144,7 +157,8 @@ def test_transient_errors_retry_with_backoff_then_succeed(office, providers) -> 
 
 def test_eight_failed_attempts_end_in_failed(office, providers) -> None:
     providers.twilio.then(*[Reply(status=503, message="down")] * MAX_ATTEMPTS)
-    # Conversational, so the night hours the clock passes through do not hold it.
+    # A reply in the lead's conversation, so the night hours the clock passes do not hold it.
+    _lead_wrote_to_us(office)
     message_id = office.queue(category=MessageCategory.CONVERSATIONAL)
     for _ in range(MAX_ATTEMPTS):
         office.dispatcher.drain()

@@ -55,6 +55,14 @@ def test_a_conversation_the_lead_started_needs_no_recorded_consent() -> None:
     assert check(replace(facts, has_inbound=False), now=NOON_CHICAGO).reason == "no_consent"
 
 
+def test_a_person_texting_a_lead_who_never_wrote_keeps_quiet_hours() -> None:
+    night = datetime(2026, 6, 2, 2, 40, tzinfo=UTC)  # 21:40 CDT
+    outreach = replace(BASE, category=MessageCategory.CONVERSATIONAL, has_inbound=False)
+    assert check(outreach, now=night).reason == "quiet_hours"
+    # A reply in a conversation the lead started is not held.
+    assert check(replace(outreach, has_inbound=True), now=night).action == Action.SEND
+
+
 def test_the_opt_out_confirmation_passes_the_opt_out() -> None:
     facts = replace(BASE, category="compliance", opted_out=True, consent=False)
     assert check(facts, now=NOON_CHICAGO.replace(hour=4)).action == Action.SEND
