@@ -1,5 +1,9 @@
 """The Reflex app: pages, the REST/webhook API mounted through `api_transformer`, error toasts."""
 
+# Imported here, in the main thread at start-up: plotly and Reflex's serializers import numpy
+# lazily, and two event-handler threads doing that first import at once can see a partially
+# initialised module ("module 'numpy' has no attribute 'ndarray'").
+import numpy  # noqa: F401
 import reflex as rx
 
 from recovery_app import routes
@@ -11,6 +15,7 @@ from recovery_app.messaging.dispatcher import embedded_dispatcher
 from recovery_app.pages import (  # noqa: F401
     coming_soon,
     dashboard,
+    inbox,
     lead_detail,
     lead_handling,
     leads,

@@ -18,6 +18,7 @@ NOTIFICATION_POLL_MS = 30_000
 NAV_ITEMS: tuple[tuple[str, str, str, bool], ...] = (
     ("Dashboard", routes.DASHBOARD, "layout-dashboard", False),
     ("Leads", routes.LEADS, "users", False),
+    ("Inbox", routes.INBOX, "inbox", False),
     ("Approvals", routes.APPROVALS, "list-checks", False),
     ("Campaigns", routes.CAMPAIGNS, "megaphone", True),
     ("Scoring", routes.SCORING, "flame", True),
@@ -29,10 +30,20 @@ NAV_ITEMS: tuple[tuple[str, str, str, bool], ...] = (
 def _nav_link(label: str, href: str, icon: str) -> rx.Component:
     path = rx.State.router.url.path
     active = (path == href) | path.startswith(href + "/")
+    # The inbox shows how many conversations wait for an answer.
+    badge = (
+        rx.cond(
+            SessionState.waiting_replies > 0,
+            rx.badge(SessionState.waiting_replies, color_scheme="red", id="inbox-count"),
+        )
+        if href == routes.INBOX
+        else rx.fragment()
+    )
     return rx.link(
         rx.hstack(
             rx.icon(icon, size=18),
             rx.text(label, size="3"),
+            badge,
             align="center",
             spacing="3",
             padding_x="0.75rem",

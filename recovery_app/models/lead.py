@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from recovery_app.models.base import (
@@ -13,6 +13,12 @@ from recovery_app.models.base import (
     when_field,
 )
 from recovery_app.models.enums import LeadStatus, Temperature
+
+# The lead wrote last (a reply is owed): the inbox's partial index and its queries use it.
+WAITING_SQL = (
+    "last_inbound_at IS NOT NULL AND "
+    "(last_outbound_at IS NULL OR last_inbound_at > last_outbound_at)"
+)
 
 
 class Lead(SQLModel, table=True):
@@ -94,6 +100,16 @@ class Lead(SQLModel, table=True):
         Index("ix_leads_tenant_first_touch", "tenant_id", "first_human_touch_at"),
         # Silent-lead detection: open leads of a tenant we last wrote to before a cutoff.
         Index("ix_leads_tenant_status_outbound", "tenant_id", "status", "last_outbound_at"),
+        # The conversations inbox: leads whose last word is theirs (a reply is owed). Partial,
+        # so it holds the few hundred waiting leads, not the 100,000.
+        Index(
+            "ix_leads_waiting",
+            "tenant_id",
+            "assigned_user_id",
+            "last_inbound_at",
+            postgresql_where=text(WAITING_SQL),
+            sqlite_where=text(WAITING_SQL),
+        ),
     )
 
 

@@ -19,6 +19,7 @@ from recovery_app.demo import sandbox
 from recovery_app.domain.accounts import auth
 from recovery_app.domain.accounts import repository as accounts
 from recovery_app.domain.accounts.schemas import Viewer
+from recovery_app.domain.leads import inbox
 from recovery_app.domain.notifications import service as notifications
 from recovery_app.errors import Forbidden, Unauthenticated
 from recovery_app.states.db import in_session
@@ -85,6 +86,8 @@ class SessionState(rx.State):
     demo_people: list[Choice] = []
     viewing_as: str = ""
     unread: int = 0
+    # Conversations whose last word is the lead's (the sidebar's Inbox badge).
+    waiting_replies: int = 0
     notifications: list[NotificationRow] = []
 
     @rx.var
@@ -103,7 +106,9 @@ class SessionState(rx.State):
         token = session_token(self.router.headers.cookie)
         now = datetime.now(UTC)
 
-        def resolve(session: Session) -> tuple[Viewer, str, list[Choice], list[Choice], int]:
+        def resolve(
+            session: Session,
+        ) -> tuple[Viewer, str, list[Choice], list[Choice], tuple[int, int]]:
             viewer = auth.resolve_session(session, token=token, now=now)
             tenant = accounts.get_tenant(session, viewer.tenant_id)
             tenants: list[Choice] = []
@@ -116,10 +121,11 @@ class SessionState(rx.State):
                 for p in sandbox.demo_people(session, viewer=viewer)
             ]
             unread = notifications.unread_count(session, viewer=viewer)
-            return viewer, tenant.name if tenant else "", tenants, people, unread
+            waiting = inbox.waiting_count(session, viewer=viewer)
+            return viewer, tenant.name if tenant else "", tenants, people, (unread, waiting)
 
         try:
-            viewer, tenant_name, tenants, people, unread = await in_session(resolve)
+            viewer, tenant_name, tenants, people, (unread, waiting) = await in_session(resolve)
         except Unauthenticated as exc:
             self.signed_in = False
             raise SignInRequired(
@@ -135,6 +141,7 @@ class SessionState(rx.State):
         self.demo_people = people
         self.viewing_as = str(viewer.user_id or "")
         self.unread = unread
+        self.waiting_replies = waiting
         return viewer
 
     async def _manager_viewer(self, page: str) -> Viewer:

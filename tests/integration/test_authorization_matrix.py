@@ -903,6 +903,51 @@ async def test_approval_handlers(world: World) -> None:
     assert await attempt(S.approve_all, state) == "ok" and state.rows == []
 
 
+async def test_inbox_handlers(world: World) -> None:
+    """Agents see their own leads' threads; managers their office's; filters keep to that."""
+    from recovery_app.models import Channel, Direction, Message
+    from recovery_app.states.inbox import InboxState as S
+
+    with session_scope() as s:
+        for name in ("a", "b", "pool", "t2"):
+            lead = s.get(Lead, world.leads[name])
+            s.add(
+                Message(
+                    tenant_id=lead.tenant_id,  # type: ignore[union-attr]
+                    lead_id=lead.id,  # type: ignore[union-attr]
+                    channel=Channel.SMS,
+                    direction=Direction.INBOUND,
+                    body=f"From {name}",
+                    idempotency_key=f"matrix-inbox:{name}",
+                )
+            )
+            lead.last_inbound_at = datetime.now(UTC)  # type: ignore[union-attr]
+    threads = {
+        "agent_a": {"a"},
+        "agent_b": {"b"},
+        "manager_1": {"a", "b", "pool"},
+        "manager_2": {"t2"},
+    }
+    for principal in PRINCIPALS:
+        state = state_as(S, world.tokens[principal], "/inbox")
+        for handler, args in (
+            (S.load, ()),
+            (S.refresh, ()),
+            (S.set_only_waiting, (True,)),
+            (S.set_agent_filter, ("all",)),
+            (S.go_to_page, (0,)),
+        ):
+            expected = "sign_in" if principal == "anonymous" else "ok"
+            assert await attempt(handler, state, *args) == expected, (principal, handler)
+            if expected == "ok":
+                seen = {row["preview"].removeprefix("From ") for row in state.rows}
+                assert seen == threads[principal], (principal, handler)
+        if principal.startswith("agent"):
+            # An agent naming another agent still sees only their own threads.
+            await attempt(S.set_agent_filter, state, str(world.users["agent_b"]))
+            assert {row["preview"] for row in state.rows} == {f"From {principal[-1]}"}
+
+
 async def test_login_page_handler(world: World) -> None:
     for principal in PRINCIPALS:
         state = state_as(LoginState, world.tokens[principal], "/login", {"next": "/leads"})
@@ -951,6 +996,7 @@ COVERED = {
     "SettingsState": {"load", "set_agent_pool_visible"},
     "TriggersState": {"load", "create", "set_enabled", "delete", "install_defaults"},
     "DashboardState": {"load", "tick"},
+    "InboxState": {"load", "refresh", "set_agent_filter", "set_only_waiting", "go_to_page"},
     "ReviewState": {
         "load",
         "open_draft",
