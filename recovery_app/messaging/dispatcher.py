@@ -297,8 +297,10 @@ class Dispatcher:
             return
         message.status, message.failed_at, message.next_attempt_at = MessageStatus.FAILED, now, None
         stats.failed += 1
-        if result.outcome == Outcome.PERMANENT and lead is not None:
-            _permanent_side_effects(session, message, lead, result, now)
+        if lead is not None:
+            if result.outcome == Outcome.PERMANENT:
+                _permanent_side_effects(session, message, lead, result, now)
+            timeline.tell_failure(session, lead, message, now=now)
 
 
 def _load(session: Session, message_id: int) -> tuple[Message, Lead | None, Tenant]:

@@ -235,6 +235,7 @@ def twilio_status(session: Session, event: WebhookEvent, now: datetime) -> None:
         message.error_message = f"Twilio reported {status}" + (f" ({code})" if code else "")
         lead = session.get(Lead, message.lead_id)
         assert lead is not None
+        timeline.tell_failure(session, lead, message, now=now)
         if code == "21610":
             timeline.opt_out(
                 session,
@@ -299,6 +300,7 @@ def sendgrid_event(session: Session, event: WebhookEvent, now: datetime) -> None
             message.failed_at = at
             message.error_code = kind
             message.error_message = str(data.get("reason") or data.get("type") or kind)[:500]
+            timeline.tell_failure(session, lead, message, now=now)
     if kind == "open" and message.opened_at is None:
         message.opened_at = at
         timeline.add_activity(session, lead, ActivityKind.EMAIL_OPEN, now=at, message_id=message.id)

@@ -323,6 +323,7 @@ def lead_detail_page() -> rx.Component:
                         size="1",
                         width="100%",
                     ),
+                    rx.plotly(data=LeadDetailState.score_trend, id="score-trend"),
                     rx.heading("Speed to lead", size="3", padding_top="0.5rem"),
                     rx.foreach(LeadDetailState.speed, _speed),
                     spacing="2",

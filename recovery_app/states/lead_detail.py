@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import TypedDict
 
+import plotly.graph_objects as go
 import reflex as rx
 
 from recovery_app import routes
@@ -28,6 +29,31 @@ from recovery_app.states.formatting import (
 from recovery_app.states.session import Choice, SessionState
 
 RECHECK_SECONDS = 30.0
+
+
+def sparkline(points: list[tuple[datetime, int]]) -> go.Figure:
+    """A bare line of the score over time (0-100), hot and cold bands as a hint."""
+    figure = go.Figure(
+        go.Scatter(
+            x=[at for at, _ in points],
+            y=[score for _, score in points],
+            mode="lines+markers",
+            line={"shape": "hv", "color": "#3e63dd"},
+            marker={"size": 4},
+            hovertemplate="%{y} points, %{x|%b %-d %H:%M}<extra></extra>",
+        )
+    )
+    figure.add_hrect(y0=70, y1=100, fillcolor="#e5484d", opacity=0.08, line_width=0)
+    figure.add_hrect(y0=0, y1=40, fillcolor="#0090ff", opacity=0.06, line_width=0)
+    figure.update_layout(
+        height=120,
+        margin={"l": 25, "r": 5, "t": 5, "b": 20},
+        yaxis={"range": [0, 100], "tickvals": [0, 40, 70, 100]},
+        showlegend=False,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+    return figure
 
 
 class FactorRow(TypedDict):
@@ -89,6 +115,8 @@ class LeadDetailState(SessionState):
     compose_body: str = ""
     compose_result: str = ""
     compose_blocked: bool = False
+    # The score over time (score_changed activities), as a small plotly line.
+    score_trend: go.Figure = go.Figure()
     _fingerprint: str = ""
     _who: Viewer | None = None
     _checked_at: float = 0.0
@@ -153,6 +181,8 @@ class LeadDetailState(SessionState):
         self.factors = [
             FactorRow(label=str(f["label"]), points=int(f["points"])) for f in lead.score_factors
         ]
+        history = await in_session(lambda s: leads.score_history(s, viewer=viewer, lead_id=lead_id))
+        self.score_trend = sparkline([*history, (now, lead.score)])
         self.messages = [
             MessageRow(
                 channel=m.channel,

@@ -68,6 +68,7 @@ def test_agent_writes_notes_and_sees_the_reply_arrive(app: DemoApp, page: Page) 
     lead_id = json.loads(_python(app, PICK, agent.email).strip().splitlines()[-1])["id"]
     sign_in(page, app, agent, path=f"/leads/{lead_id}")
     expect(page.locator("#lead-title")).to_have_text(re.compile(r"\S"))
+    expect(page.locator("#score-trend")).to_be_visible()  # the score over time
 
     page.locator("#compose-body").fill("Hi! Are you free for a call at 4?")
     page.locator("#compose-send").click()

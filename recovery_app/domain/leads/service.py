@@ -5,7 +5,9 @@ import binascii
 from datetime import datetime
 from typing import cast
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.leads import repository
@@ -18,7 +20,7 @@ from recovery_app.domain.leads.schemas import (
     LeadQuery,
 )
 from recovery_app.errors import NotFound, ValidationFailed
-from recovery_app.models import Lead, User
+from recovery_app.models import Activity, ActivityKind, Lead, User
 
 DETAIL_LIMIT = 200
 
@@ -121,3 +123,27 @@ def lead_filter_options(session: Session, *, viewer: Viewer) -> LeadFilterOption
         sources=repository.distinct_sources(session, viewer=viewer),
         agents=repository.assignable_users(session, viewer=viewer),
     )
+
+
+def score_history(
+    session: Session, *, viewer: Viewer, lead_id: int, limit: int = 100
+) -> list[tuple[datetime, int]]:
+    """The lead's score over time, oldest first: where it started and each change since (the
+    `score_changed` activities), the latest `limit` of them."""
+    lead = get_lead(session, viewer=viewer, lead_id=lead_id)
+    changes = list(
+        session.execute(
+            select(col(Activity.occurred_at), col(Activity.data))
+            .where(
+                col(Activity.lead_id) == lead_id,
+                col(Activity.kind) == ActivityKind.SCORE_CHANGED,
+            )
+            .order_by(col(Activity.occurred_at).desc(), col(Activity.id).desc())
+            .limit(limit)
+        ).all()
+    )
+    changes.reverse()
+    points = [(at, int(data.get("to", 0))) for at, data in changes]
+    if changes and len(changes) < limit:
+        points.insert(0, (lead.created_at, int(changes[0][1].get("from", 0))))
+    return points or [(lead.created_at, lead.score)]

@@ -232,6 +232,21 @@ def test_undelivered_with_21610_opts_out(office, client) -> None:
     assert lead(office).opted_out_sms
 
 
+def test_an_undelivered_text_and_a_bounce_are_notified(office, client, signing_key) -> None:
+    from recovery_app.models import Notification, Role, Tenant
+    from tests.factories import make_user
+
+    with session_scope() as session:
+        make_user(session, session.get(Tenant, office.tenant_id), role=Role.MANAGER)
+    status(client, sent_sms(office).provider_id, "undelivered", "30003")
+    sendgrid_post(client, [event(sent_email(office), "bounce", 1)], signing_key)
+    with session_scope() as session:
+        titles = session.execute(
+            select(Notification.title).where(Notification.kind == "failure")
+        ).scalars()
+        assert sorted(t.split(" to ")[0] for t in titles) == ["Email", "Text"]
+
+
 def test_unknown_message_sid_is_stored_unmatched_and_answered(office, client) -> None:
     assert status(client, "SM" + "f" * 32, "delivered").status_code == 204
     with session_scope() as session:

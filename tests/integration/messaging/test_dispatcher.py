@@ -20,7 +20,7 @@ from recovery_app.models import (
     Tenant,
 )
 from tests.fakes.providers import Reply
-from tests.integration.conftest import LEAD_PHONE, SENDER
+from tests.integration.conftest import LEAD_PHONE, SENDER, tenant_of
 
 
 def message(message_id: int) -> Message:
@@ -170,6 +170,33 @@ def test_eight_failed_attempts_end_in_failed(office, providers) -> None:
         and row.error_code == "503"
     )
     assert providers.twilio.attempts == MAX_ATTEMPTS
+
+
+def test_a_failed_send_tells_the_agent_or_the_managers(office, providers) -> None:
+    from recovery_app.models import Notification, Role
+    from tests.factories import make_user
+
+    providers.twilio.then(Reply(status=400, code=21211, message="Invalid 'To' number"))
+    providers.sendgrid.then(Reply(status=400, message="Mailbox does not exist"))
+    with session_scope() as session:
+        boss = make_user(session, tenant_of(session, office), role=Role.MANAGER).id
+    first = office.queue()
+    office.dispatcher.drain()
+    with session_scope() as session:
+        agent = make_user(session, tenant_of(session, office)).id
+        office.lead(session).assigned_user_id = agent
+    second = office.queue(Channel.EMAIL, body="Second try")
+    office.dispatcher.drain()
+    with session_scope() as session:
+        notes = session.execute(
+            select(
+                Notification.user_id, Notification.kind, Notification.title, Notification.body
+            ).order_by(Notification.id)
+        ).all()
+    assert [(user, kind) for user, kind, _, _ in notes] == [(boss, "failure"), (agent, "failure")]
+    assert notes[0].title.startswith("Text to Ana Last") and notes[0].title.endswith(" failed")
+    assert "Invalid 'To'" in notes[0].body and notes[1].title.startswith("Email to Ana")
+    assert message(first).status == message(second).status == MessageStatus.FAILED
 
 
 def test_unsubscribed_number_is_not_retried_and_opts_the_lead_out(office, providers) -> None:

@@ -124,3 +124,30 @@ def test_another_agents_lead_is_not_found(session, desk) -> None:
         conversation.add_note(session, viewer=ben, lead_id=lead.id, text="x", now=NOW)
     with pytest.raises(NotFound):
         conversation.fingerprint(session, viewer=ben, lead_id=lead.id)
+
+
+def test_score_history_starts_where_the_lead_started(session, desk) -> None:
+    from datetime import timedelta
+
+    from recovery_app.domain.leads.service import score_history
+
+    ana, ben, lead = desk
+    assert score_history(session, viewer=ana, lead_id=lead.id) == [(lead.created_at, lead.score)]
+    for hours, (before, after) in enumerate([(50, 62), (62, 71)], start=1):
+        session.add(
+            Activity(
+                tenant_id=lead.tenant_id,
+                lead_id=lead.id,
+                kind=ActivityKind.SCORE_CHANGED,
+                occurred_at=NOW + timedelta(hours=hours),
+                data={"from": before, "to": after},
+            )
+        )
+    session.flush()
+    assert score_history(session, viewer=ana, lead_id=lead.id) == [
+        (lead.created_at, 50),
+        (NOW + timedelta(hours=1), 62),
+        (NOW + timedelta(hours=2), 71),
+    ]
+    with pytest.raises(NotFound):
+        score_history(session, viewer=ben, lead_id=lead.id)
