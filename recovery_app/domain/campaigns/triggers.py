@@ -43,7 +43,7 @@ from sqlmodel import col
 from recovery_app.db import insert_unless_taken
 from recovery_app.domain.campaigns import service as campaigns
 from recovery_app.domain.leads import timeline
-from recovery_app.domain.notifications.service import notify, notify_managers
+from recovery_app.domain.notifications.service import notify_owner
 from recovery_app.domain.scoring.schemas import HOT_THRESHOLD
 from recovery_app.domain.scoring.service import features_of, model_for, score_lead
 from recovery_app.errors import Conflict, NotFound, ValidationFailed
@@ -61,7 +61,6 @@ from recovery_app.models import (
     Tenant,
     TriggerFiring,
     TriggerRule,
-    User,
     pk,
 )
 
@@ -349,40 +348,20 @@ def _alert_agent(
     name = f"{lead.first_name} {lead.last_name}".strip() or lead.phone or lead.email or "A lead"
     title = f"{name}: {rule.name}"
     body = _describe(firing.data)
-    key = f"trigger:{firing.id}"
-    agent = session.get(User, lead.assigned_user_id) if lead.assigned_user_id else None
-    if agent is None or not agent.active:
-        count = notify_managers(
-            session,
-            tenant_id=lead.tenant_id,
-            kind="trigger",
-            title=title,
-            body=body,
-            lead_id=lead.id,
-            now=now,
-            dedupe_key=key,
-        )
-        return {"managers": count}
-    channels = rule.params.get("channels") or ["in_app"]
-    # The bell always has it (an agent without a phone still hears of it); texts go on top,
-    # under the keys `notify` uses, so a tenant that texts every alert sends one text.
-    sent = ["in_app"] + [
-        c
-        for c in ("sms", "email")
-        if c in channels and (agent.phone if c == "sms" else agent.email)
-    ]
-    notify(
+    # The bell always has it (an agent without a phone still hears of it); texts go on top.
+    told = notify_owner(
         session,
-        user=agent,
+        lead=lead,
         kind="trigger",
         title=title,
         body=body,
-        lead_id=lead.id,
         now=now,
-        dedupe_key=key,
-        also=sent[1:],
+        dedupe_key=f"trigger:{firing.id}",
+        also=rule.params.get("channels") or ["in_app"],
     )
-    return {"agent_id": agent.id, "channels": sent}
+    if told.agent is None:
+        return {"managers": told.managers}
+    return {"agent_id": told.agent.id, "channels": told.channels}
 
 
 def _describe(data: Mapping[str, Any]) -> str:

@@ -214,36 +214,18 @@ def record_reply(session: Session, lead: Lead, message: Message, *, now: datetim
 def tell_failure(session: Session, lead: Lead, message: Message, *, now: datetime) -> None:
     """A message to the lead failed for good (refused, undelivered, bounced): its agent hears
     of it (the managers when nobody is assigned), once per message."""
-    from recovery_app.domain.notifications.service import notify_managers
+    from recovery_app.domain.notifications.service import notify_owner
 
     name = f"{lead.first_name} {lead.last_name}".strip() or lead.phone or lead.email or "A lead"
-    what = "Text" if message.channel == Channel.SMS else "Email"
-    title = f"{what} to {name} failed"
-    body = (message.error_message or message.error_code or "")[:200]
-    key = f"failure:{message.id}"
-    agent = session.get(User, lead.assigned_user_id) if lead.assigned_user_id else None
-    if agent is not None and agent.active:
-        notify(
-            session,
-            user=agent,
-            kind="failure",
-            title=title,
-            body=body,
-            lead_id=lead.id,
-            now=now,
-            dedupe_key=key,
-        )
-    else:
-        notify_managers(
-            session,
-            tenant_id=lead.tenant_id,
-            kind="failure",
-            title=title,
-            body=body,
-            lead_id=lead.id,
-            now=now,
-            dedupe_key=key,
-        )
+    notify_owner(
+        session,
+        lead=lead,
+        kind="failure",
+        title=f"{'Text' if message.channel == Channel.SMS else 'Email'} to {name} failed",
+        body=(message.error_message or message.error_code or "")[:200],
+        now=now,
+        dedupe_key=f"failure:{message.id}",
+    )
 
 
 def _mark_replied(session: Session, lead: Lead, reply: Message, *, now: datetime) -> None:

@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.messaging import outbox
-from recovery_app.models import Channel, Notification, Role, Tenant, User, pk
+from recovery_app.models import Channel, Lead, Notification, Role, Tenant, User, pk
 
 PAGE = 20
 
@@ -103,6 +103,58 @@ def notify_managers(
             dedupe_key=f"{dedupe_key}:{manager.id}" if dedupe_key else None,
         )
     return len(managers)
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """Who `notify_owner` told: the lead's agent (and on which channels), or the managers."""
+
+    agent: User | None
+    managers: int
+    channels: list[str]
+
+
+def notify_owner(
+    session: Session,
+    *,
+    lead: Lead,
+    kind: str,
+    title: str,
+    body: str = "",
+    now: datetime,
+    dedupe_key: str,
+    also: Collection[str] = (),
+) -> Told:
+    """Tell the lead's agent - also by text and/or email (`also`) where they have a phone or an
+    address - or every manager when nobody active is assigned."""
+    agent = session.get(User, lead.assigned_user_id) if lead.assigned_user_id else None
+    if agent is None or not agent.active:
+        managers = notify_managers(
+            session,
+            tenant_id=lead.tenant_id,
+            kind=kind,
+            title=title,
+            body=body,
+            lead_id=lead.id,
+            now=now,
+            dedupe_key=dedupe_key,
+        )
+        return Told(None, managers, ["in_app"])
+    reachable = [
+        c for c in ("sms", "email") if c in also and (agent.phone if c == "sms" else agent.email)
+    ]
+    notify(
+        session,
+        user=agent,
+        kind=kind,
+        title=title,
+        body=body,
+        lead_id=lead.id,
+        now=now,
+        dedupe_key=dedupe_key,
+        also=reachable,
+    )
+    return Told(agent, 0, ["in_app", *reachable])
 
 
 @dataclass(frozen=True, slots=True)
