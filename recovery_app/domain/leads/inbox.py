@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from recovery_app.domain.accounts.schemas import Viewer
-from recovery_app.models import Lead, Message, Role, User
+from recovery_app.models import Lead, Message, Role, User, pk
 
 PAGE = 50
 UNASSIGNED = "unassigned"
@@ -77,13 +77,14 @@ def threads(
     talking = or_(col(Lead.last_inbound_at).is_not(None), col(Lead.last_outbound_at).is_not(None))
     clauses = [*_scope(viewer, agent), waiting if only_waiting else talking]
     total = session.execute(select(func.count()).select_from(Lead).where(*clauses)).scalar_one()
-    is_waiting = case((waiting, 0), else_=1)
+    # 0 for a thread waiting for us: selected for the row and sorted on (waiting first).
+    rank = case((waiting, 0), else_=1)
     rows = session.execute(
-        select(Lead, col(User.full_name))
+        select(Lead, col(User.full_name), rank)
         .outerjoin(User, col(User.id) == col(Lead.assigned_user_id))
         .where(*clauses)
         .order_by(
-            is_waiting,
+            rank,
             # Waiting: the longest wait first. The rest: the latest conversation first.
             case((waiting, col(Lead.last_inbound_at)), else_=None).asc(),
             col(Lead.last_activity_at).desc(),
@@ -92,22 +93,16 @@ def threads(
         .offset(page * PAGE)
         .limit(PAGE)
     ).all()
-    last = _last_messages(session, [int(lead.id) for lead, _ in rows if lead.id is not None])
+    last = _last_messages(session, [pk(lead) for lead, _, _ in rows])
     found = []
-    for lead, agent_name in rows:
-        message = last.get(int(lead.id or 0))
+    for lead, agent_name, waiting_rank in rows:
+        message = last.get(pk(lead))
         found.append(
             Thread(
-                lead_id=int(lead.id or 0),
+                lead_id=pk(lead),
                 name=f"{lead.first_name} {lead.last_name}".strip() or lead.phone or "A lead",
                 agent=agent_name,
-                waiting=bool(
-                    lead.last_inbound_at
-                    and (
-                        lead.last_outbound_at is None
-                        or lead.last_inbound_at > lead.last_outbound_at
-                    )
-                ),
+                waiting=waiting_rank == 0,
                 last_at=message.created_at if message else None,
                 last_body=(message.subject + ": " if message and message.subject else "")
                 + (message.body[:160] if message else ""),

@@ -21,7 +21,12 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from recovery_app.domain.accounts.schemas import Viewer
-from recovery_app.domain.metrics.rollup import percentile
+from recovery_app.domain.leads.inbox import waiting_clause
+from recovery_app.domain.metrics.rollup import (
+    arrivals_by_owner,
+    percentile,
+    status_changes_by_owner,
+)
 from recovery_app.messaging.outbox import PAUSED_HOLD
 from recovery_app.models import (
     Activity,
@@ -137,53 +142,22 @@ def compute_snapshot(session: Session, tenant_id: int, now: datetime) -> Snapsho
             counts[user_id][name] = counts[user_id].get(name, 0) + int(number)
 
     leads = select(owner, func.count()).select_from(Lead).where(col(Lead.tenant_id) == tenant_id)
-    speeds: defaultdict[int | None, list[int]] = defaultdict(list)
-    for user_id, created, responded in session.execute(
-        select(owner, col(Lead.created_at), col(Lead.first_response_at)).where(
-            col(Lead.tenant_id) == tenant_id, col(Lead.created_at) >= today
-        )
-    ):
-        counts[user_id]["new_today"] = counts[user_id].get("new_today", 0) + 1
-        if responded is not None:
-            speeds[user_id].append(max(0, int((responded - created).total_seconds())))
-    for user_id, values in speeds.items():
-        counts[user_id]["responded_today"] = len(values)
+    arrivals = arrivals_by_owner(session, tenant_id, today)
+    for user_id, new in arrivals.items():
+        counts[user_id]["new_today"] = new.count
+        counts[user_id]["responded_today"] = len(new.response_seconds)
     grouped("silent_now", leads.where(col(Lead.status) == LeadStatus.SILENT))
     # A person answered after our last message and the lead is still open: someone should reply.
     grouped(
         "replies_waiting",
-        leads.where(
-            col(Lead.status).in_(OPEN),
-            col(Lead.last_inbound_at).is_not(None),
-            or_(
-                col(Lead.last_outbound_at).is_(None),
-                col(Lead.last_inbound_at) > col(Lead.last_outbound_at),
-            ),
-        ),
+        leads.where(col(Lead.status).in_(OPEN), waiting_clause()),
     )
-    to_status = col(Activity.data)["to"].as_string()
-    changes = (
-        select(owner, func.count())
-        .select_from(Activity)
-        .join(Lead, col(Lead.id) == col(Activity.lead_id))
-        .where(
-            col(Activity.tenant_id) == tenant_id,
-            col(Activity.kind) == ActivityKind.STATUS_CHANGED,
-        )
-    )
+    for user_id, changed in status_changes_by_owner(session, tenant_id, week).items():
+        counts[user_id]["recovered_week"] = changed[LeadStatus.RECOVERED]
     since_30d = now - timedelta(days=RATE_DAYS)
-    grouped(
-        "recovered_week",
-        changes.where(col(Activity.occurred_at) >= week, to_status == LeadStatus.RECOVERED),
-    )
-    grouped(
-        "recovered_30d",
-        changes.where(col(Activity.occurred_at) >= since_30d, to_status == LeadStatus.RECOVERED),
-    )
-    grouped(
-        "went_silent_30d",
-        changes.where(col(Activity.occurred_at) >= since_30d, to_status == LeadStatus.SILENT),
-    )
+    for user_id, changed in status_changes_by_owner(session, tenant_id, since_30d).items():
+        counts[user_id]["recovered_30d"] = changed[LeadStatus.RECOVERED]
+        counts[user_id]["went_silent_30d"] = changed[LeadStatus.SILENT]
     to_leads = (
         select(owner, func.count())
         .select_from(Message)
@@ -207,11 +181,14 @@ def compute_snapshot(session: Session, tenant_id: int, now: datetime) -> Snapsho
             )
         ).all()
     )
+    speeds = {user_id: new.response_seconds for user_id, new in arrivals.items()}
     all_speeds = [s for values in speeds.values() for s in values]
     office = _figures(_sum(counts.values()), all_speeds)
     agents = [
         AgentFigures(
-            int(user_id), names.get(user_id, f"User {user_id}"), _figures(c, speeds[user_id])
+            int(user_id),
+            names.get(user_id, f"User {user_id}"),
+            _figures(c, speeds.get(user_id, [])),
         )
         for user_id, c in counts.items()
         if user_id is not None

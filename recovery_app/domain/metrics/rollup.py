@@ -14,6 +14,7 @@ function. An agent's numbers are those of the leads assigned to them now.
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -119,6 +120,63 @@ def rebuild_day(session: Session, tenant: Tenant, day: date, *, now: datetime) -
     return len(rows)
 
 
+@dataclass
+class Arrivals:
+    """One agent's (or the unassigned) new leads in a window: how many, and the seconds from
+    arrival to our first message and to a person's first touch, for those that had one."""
+
+    count: int = 0
+    response_seconds: list[int] = field(default_factory=list)
+    touch_seconds: list[int] = field(default_factory=list)
+
+
+def arrivals_by_owner(
+    session: Session, tenant_id: int, start: datetime, end: datetime | None = None
+) -> dict[int | None, Arrivals]:
+    """Leads created from `start` (to `end`), per assigned agent (None: unassigned). The
+    rows of one window, not a table scan; the percentiles are taken from these lists."""
+    found: defaultdict[int | None, Arrivals] = defaultdict(Arrivals)
+    for user_id, created, responded, touched in session.execute(
+        select(
+            col(Lead.assigned_user_id),
+            col(Lead.created_at),
+            col(Lead.first_response_at),
+            col(Lead.first_human_touch_at),
+        ).where(col(Lead.tenant_id) == tenant_id, _between(Lead.created_at, start, end))
+    ):
+        arrivals = found[user_id]
+        arrivals.count += 1
+        if responded is not None:
+            arrivals.response_seconds.append(max(0, int((responded - created).total_seconds())))
+        if touched is not None:
+            arrivals.touch_seconds.append(max(0, int((touched - created).total_seconds())))
+    return dict(found)
+
+
+def status_changes_by_owner(
+    session: Session, tenant_id: int, start: datetime, end: datetime | None = None
+) -> dict[int | None, Counter[str]]:
+    """How many leads went silent and were recovered from `start` (to `end`), per assigned
+    agent, as the `status_changed` activities recorded it: {owner: {"silent": n, ...}}."""
+    owner = col(Lead.assigned_user_id)
+    to_status = col(Activity.data)["to"].as_string()
+    found: defaultdict[int | None, Counter[str]] = defaultdict(Counter)
+    for user_id, status, number in session.execute(
+        select(owner, to_status, func.count())
+        .select_from(Activity)
+        .join(Lead, col(Lead.id) == col(Activity.lead_id))
+        .where(
+            col(Activity.tenant_id) == tenant_id,
+            col(Activity.kind) == ActivityKind.STATUS_CHANGED,
+            _between(Activity.occurred_at, start, end),
+            to_status.in_([LeadStatus.SILENT, LeadStatus.RECOVERED]),
+        )
+        .group_by(owner, to_status)
+    ):
+        found[user_id][str(status)] += int(number)
+    return dict(found)
+
+
 def compute_day(
     session: Session, tenant_id: int, start: datetime, end: datetime
 ) -> dict[int, dict[str, Any]]:
@@ -132,22 +190,11 @@ def compute_day(
                 counts[row[0]][name] += int(value or 0)
 
     # New leads, and how fast we (and a person) answered them.
-    speeds: defaultdict[int | None, list[int]] = defaultdict(list)
-    touches: defaultdict[int | None, list[int]] = defaultdict(list)
-    for user_id, created, responded, touched in session.execute(
-        select(
-            owner, col(Lead.created_at), col(Lead.first_response_at), col(Lead.first_human_touch_at)
-        ).where(_in(Lead.tenant_id, tenant_id), _between(Lead.created_at, start, end))
-    ):
-        counts[user_id]["leads_new"] += 1
-        if responded is not None:
-            speeds[user_id].append(max(0, int((responded - created).total_seconds())))
-        if touched is not None:
-            touches[user_id].append(max(0, int((touched - created).total_seconds())))
-    for user_id, values in speeds.items():
-        counts[user_id]["first_responses"] = len(values)
-    for user_id, values in touches.items():
-        counts[user_id]["human_touches"] = len(values)
+    arrivals = arrivals_by_owner(session, tenant_id, start, end)
+    for user_id, new in arrivals.items():
+        counts[user_id]["leads_new"] = new.count
+        counts[user_id]["first_responses"] = len(new.response_seconds)
+        counts[user_id]["human_touches"] = len(new.touch_seconds)
 
     to_leads = (
         select(owner)
@@ -204,21 +251,9 @@ def compute_day(
         ),
         "replies",
     )
-    # Status changes into silent and recovered, as the activities recorded them.
-    to_status = col(Activity.data)["to"].as_string()
-    for user_id, status, number in session.execute(
-        select(owner, to_status, func.count())
-        .select_from(Activity)
-        .join(Lead, col(Lead.id) == col(Activity.lead_id))
-        .where(
-            _in(Activity.tenant_id, tenant_id),
-            col(Activity.kind) == ActivityKind.STATUS_CHANGED,
-            _between(Activity.occurred_at, start, end),
-            to_status.in_([LeadStatus.SILENT, LeadStatus.RECOVERED]),
-        )
-        .group_by(owner, to_status)
-    ):
-        counts[user_id]["went_silent" if status == LeadStatus.SILENT else "recovered"] += number
+    for user_id, changed in status_changes_by_owner(session, tenant_id, start, end).items():
+        counts[user_id]["went_silent"] += changed[LeadStatus.SILENT]
+        counts[user_id]["recovered"] += changed[LeadStatus.RECOVERED]
     add(
         session.execute(
             select(owner, func.count(), func.sum(col(Conversion.value_cents)))
@@ -244,11 +279,12 @@ def compute_day(
     all_speeds: list[int] = []
     all_touches: list[int] = []
     for user_id, numbers in counts.items():
+        new = arrivals.get(user_id, Arrivals())
         office.update(numbers)
-        all_speeds += speeds.get(user_id, [])
-        all_touches += touches.get(user_id, [])
+        all_speeds += new.response_seconds
+        all_touches += new.touch_seconds
         if user_id is not None:
-            result[user_id] = _row(numbers, speeds.get(user_id, []), touches.get(user_id, []))
+            result[user_id] = _row(numbers, new.response_seconds, new.touch_seconds)
     office["ai_calls"], office["ai_cost_microdollars"] = int(ai[0] or 0), int(ai[1] or 0)
     result[_OFFICE] = _row(office, all_speeds, all_touches)
     return result
@@ -276,8 +312,10 @@ def _in(column: Any, tenant_id: int) -> Any:
     return col(column) == tenant_id
 
 
-def _between(column: Any, start: datetime, end: datetime) -> Any:
-    return (col(column) >= start) & (col(column) < end)
+def _between(column: Any, start: datetime, end: datetime | None) -> Any:
+    """From `start` to `end` (open-ended when `end` is None)."""
+    since = col(column) >= start
+    return since if end is None else since & (col(column) < end)
 
 
 def daily_series(
