@@ -82,7 +82,7 @@ def dashboard_page() -> rx.Component:
             width="100%",
         ),
         rx.cond(
-            DashboardState.manager_view,
+            DashboardState.is_manager,
             rx.card(
                 rx.heading("By agent", size="3"),
                 rx.table.root(

@@ -5,12 +5,11 @@ The browser drives the updates: an invisible `rx.moment` ticks every `TICK_MS` w
 is open, so nothing runs on the server for a client that has left. A tick reads the office's
 shared snapshot (`metrics.dashboard.office_snapshot`: computed once per second for every open
 dashboard of the office) and does not resolve the session cookie again: that happens on load
-and at most every `RECHECK_SECONDS` after, so a hundred open dashboards are not a hundred
-sessions lookups a second.
+and at most every `VIEWER_RECHECK_SECONDS` after (`_recent_viewer`), so a hundred open
+dashboards are not a hundred session lookups a second.
 """
 
 import asyncio
-import time
 from datetime import UTC, datetime
 from typing import TypedDict
 
@@ -20,12 +19,10 @@ import reflex as rx
 from recovery_app import routes
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.metrics import dashboard
-from recovery_app.models import Role
 from recovery_app.states.formatting import relative_time
 from recovery_app.states.session import SessionState
 
 TICK_MS = 1500
-RECHECK_SECONDS = 30.0
 
 
 class Card(TypedDict):
@@ -125,34 +122,24 @@ class DashboardState(SessionState):
     feed: list[FeedRow] = []
     funnel: go.Figure = go.Figure()
     updated: str = ""
-    manager_view: bool = False
-    _who: Viewer | None = None
-    _checked_at: float = 0.0
+    _loaded: bool = False
     _stages: list[tuple[str, int]] = []
 
     @rx.event
     async def load(self):
-        self._who = await self._viewer()
-        self._checked_at = time.monotonic()
-        self._stages = []
-        await self._refresh()
+        self._loaded, self._stages = True, []
+        await self._refresh(await self._viewer())
 
     @rx.event
     async def tick(self):
-        if self._who is None:
+        if not self._loaded:
             return
-        if time.monotonic() - self._checked_at > RECHECK_SECONDS:
-            self._who = await self._viewer()  # a revoked session stops here
-            self._checked_at = time.monotonic()
-        await self._refresh()
+        await self._refresh(await self._recent_viewer())
 
-    async def _refresh(self) -> None:
-        viewer = self._who
-        assert viewer is not None
+    async def _refresh(self, viewer: Viewer) -> None:
         snapshot = await asyncio.to_thread(dashboard.office_snapshot, viewer.tenant_id)
         now = datetime.now(UTC)
         view = dashboard.view_for(snapshot, viewer)
-        self.manager_view = viewer.role != Role.AGENT
         self.updated = f"Updated {relative_time(snapshot.computed_at, now)}"
         # Assign only what changed: every assignment is sent to the browser.
         cards = cards_of(view.figures)

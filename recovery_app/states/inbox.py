@@ -2,14 +2,12 @@
 see their own, managers everyone's or one agent's. Refreshes while open, like the dashboard:
 the page's timer asks, nothing runs on the server for a closed page."""
 
-import time
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 import reflex as rx
 
 from recovery_app import routes
-from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.leads import inbox
 from recovery_app.domain.leads import service as leads
 from recovery_app.states.db import in_session
@@ -38,14 +36,11 @@ class InboxState(SessionState):
     agent_filter: str = ALL
     only_waiting: bool = False
     agent_choices: list[Choice] = []
-    _who: Viewer | None = None
-    _checked_at: float = 0.0
 
     async def _reload(self, *, recheck: bool = True) -> None:
         # The timer's refreshes re-check the session every 30 s, not every 5 s.
-        if recheck or self._who is None or time.monotonic() - self._checked_at > 30:
-            self._who, self._checked_at = await self._viewer(), time.monotonic()
-        viewer, now = self._who, datetime.now(UTC)
+        viewer = await (self._viewer() if recheck else self._recent_viewer())
+        now = datetime.now(UTC)
         agent = None if self.agent_filter == ALL else self.agent_filter
 
         def read(s: Any) -> tuple[list[inbox.Thread], int, list[Choice]]:

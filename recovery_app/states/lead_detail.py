@@ -2,7 +2,6 @@
 manager's GDPR tools (export everything as JSON, erase)."""
 
 import json
-import time
 from datetime import UTC, datetime
 from typing import TypedDict
 
@@ -10,7 +9,6 @@ import plotly.graph_objects as go
 import reflex as rx
 
 from recovery_app import routes
-from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.campaigns import recovery
 from recovery_app.domain.campaigns import service as campaigns
 from recovery_app.domain.campaigns.silence import silence_reason
@@ -27,8 +25,6 @@ from recovery_app.states.formatting import (
     relative_time,
 )
 from recovery_app.states.session import Choice, SessionState
-
-RECHECK_SECONDS = 30.0
 
 
 def sparkline(points: list[tuple[datetime, int]]) -> go.Figure:
@@ -118,8 +114,6 @@ class LeadDetailState(SessionState):
     # The score over time (score_changed activities), as a small plotly line.
     score_trend: go.Figure = go.Figure()
     _fingerprint: str = ""
-    _who: Viewer | None = None
-    _checked_at: float = 0.0
 
     def _lead_id(self) -> int:
         raw = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
@@ -128,7 +122,6 @@ class LeadDetailState(SessionState):
     @rx.event
     async def load(self):
         viewer = await self._viewer()
-        self._who, self._checked_at = viewer, time.monotonic()
         lead_id = self._lead_id()
         detail = await in_session(
             lambda s: leads.get_lead_detail(s, viewer=viewer, lead_id=lead_id)
@@ -142,10 +135,11 @@ class LeadDetailState(SessionState):
         self.status, self.temperature, self.score = lead.status, lead.temperature, lead.score
         self.agent = detail.assigned_name or "Unassigned"
         self.claimable = lead.assigned_user_id is None and not viewer.is_manager
-        nurture, choices = await in_session(
+        nurture, choices, history = await in_session(
             lambda s: (
                 campaigns.active_nurture(s, lead_id=lead_id),
                 campaigns.enrollable_campaigns(s, viewer=viewer),
+                leads.score_history(s, viewer=viewer, lead_id=lead_id),
             )
         )
         self.silence = silence_reason(lead, now) or ""
@@ -181,7 +175,6 @@ class LeadDetailState(SessionState):
         self.factors = [
             FactorRow(label=str(f["label"]), points=int(f["points"])) for f in lead.score_factors
         ]
-        history = await in_session(lambda s: leads.score_history(s, viewer=viewer, lead_id=lead_id))
         self.score_trend = sparkline([*history, (now, lead.score)])
         self.messages = [
             MessageRow(
@@ -211,9 +204,7 @@ class LeadDetailState(SessionState):
         if not self.found:
             return
         # The session is re-checked every 30 s, not on every tick of every open lead page.
-        if self._who is None or time.monotonic() - self._checked_at > RECHECK_SECONDS:
-            self._who, self._checked_at = await self._viewer(), time.monotonic()
-        viewer, lead_id = self._who, self._lead_id()
+        viewer, lead_id = await self._recent_viewer(), self._lead_id()
         mark = await in_session(
             lambda s: conversation.fingerprint(s, viewer=viewer, lead_id=lead_id)
         )

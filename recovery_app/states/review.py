@@ -57,13 +57,13 @@ class ReviewState(SessionState):
         viewer, now = await self._viewer(), datetime.now(UTC)
         campaign_id = int(self.campaign_filter) if self.campaign_filter.isdigit() else None
 
-        def read(s: Any) -> tuple[list[review.PendingDraft], list[review.PendingDraft]]:
+        def read(s: Any) -> tuple[list[review.PendingDraft], list[tuple[int, str]]]:
             return (
                 review.pending(s, viewer=viewer, campaign_id=campaign_id),
-                review.pending(s, viewer=viewer, limit=500),
+                review.waiting_campaigns(s, viewer=viewer),
             )
 
-        items, everything = await in_session(read)
+        items, campaigns = await in_session(read)
         self.rows = [
             DraftRow(
                 id=str(item.review.id),
@@ -75,8 +75,7 @@ class ReviewState(SessionState):
             )
             for item in items
         ]
-        campaigns = {str(i.review.campaign_id): i.campaign_name for i in everything}
-        self.campaign_choices = [Choice(value=k, label=v) for k, v in sorted(campaigns.items())]
+        self.campaign_choices = [Choice(value=str(i), label=name) for i, name in campaigns]
         ids = [row["id"] for row in self.rows]
         await self._open(keep if keep in ids else (ids[0] if ids else ""))
 

@@ -6,6 +6,7 @@ the token from the websocket's headers and resolves it against the database: a r
 expired session stops working on the next click, and nothing in frontend state can forge one.
 """
 
+import time
 from datetime import UTC, datetime
 from http.cookies import CookieError, SimpleCookie
 from typing import TypedDict
@@ -24,6 +25,10 @@ from recovery_app.domain.notifications import service as notifications
 from recovery_app.errors import Forbidden, Unauthenticated
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
+
+# How stale the viewer a page's timer uses may be: revoking a session reaches open pages
+# within this, and a page ticking every few seconds costs no session lookup in between.
+VIEWER_RECHECK_SECONDS = 30.0
 
 
 class SignInRequired(Unauthenticated):
@@ -88,6 +93,9 @@ class SessionState(rx.State):
     unread: int = 0
     # Conversations whose last word is the lead's (the sidebar's Inbox badge).
     waiting_replies: int = 0
+    # The viewer the last full resolve found, for the pages' timers (`_recent_viewer`).
+    _viewer_cache: Viewer | None = None
+    _viewer_checked_at: float = 0.0
     notifications: list[NotificationRow] = []
 
     @rx.var
@@ -142,7 +150,17 @@ class SessionState(rx.State):
         self.viewing_as = str(viewer.user_id or "")
         self.unread = unread
         self.waiting_replies = waiting
+        self._viewer_cache, self._viewer_checked_at = viewer, time.monotonic()
         return viewer
+
+    async def _recent_viewer(self) -> Viewer:
+        """For the timers of open pages: the viewer resolved at most `VIEWER_RECHECK_SECONDS`
+        ago, so a page ticking every few seconds is not a session lookup each time; older
+        than that (or never resolved), resolved again - a revoked session stops here."""
+        cached = self._viewer_cache
+        if cached is None or time.monotonic() - self._viewer_checked_at > VIEWER_RECHECK_SECONDS:
+            return await self._viewer()
+        return cached
 
     async def _manager_viewer(self, page: str) -> Viewer:
         """The viewer if they manage the tenant; otherwise PageForbidden for `page`."""

@@ -178,6 +178,12 @@ def test_every_rest_route_is_in_the_matrix() -> None:
     }
 
 
+def bearer(world: World, principal: str) -> dict[str, str]:
+    """The principal's API key as a request header (none for the anonymous)."""
+    key = world.keys[principal]
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 def test_campaign_routes(world: World) -> None:
     """Campaigns: everyone signed in reads their tenant's, managers change them, nobody sees
     another tenant's; the trigger acts only on leads the caller may see."""
@@ -188,12 +194,10 @@ def test_campaign_routes(world: World) -> None:
         "steps": [{"channel": "sms", "body": "Hi {{first_name}}! Reply STOP to opt out."}],
     }
 
-    def headers(principal: str) -> dict[str, str]:
-        key = world.keys[principal]
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
     created = {
-        principal: client.post("/api/v1/recovery/campaigns", json=body, headers=headers(principal))
+        principal: client.post(
+            "/api/v1/recovery/campaigns", json=body, headers=bearer(world, principal)
+        )
         for principal in PRINCIPALS
     }
     assert {p: r.status_code for p, r in created.items()} == {
@@ -206,7 +210,7 @@ def test_campaign_routes(world: World) -> None:
     mine = created["manager_1"].json()["id"]
     theirs = created["manager_2"].json()["id"]
     for principal in PRINCIPALS:
-        listed = client.get("/api/v1/recovery/campaigns", headers=headers(principal))
+        listed = client.get("/api/v1/recovery/campaigns", headers=bearer(world, principal))
         if principal == "anonymous":
             assert listed.status_code == 401
             continue
@@ -215,29 +219,33 @@ def test_campaign_routes(world: World) -> None:
         other = theirs if principal != "manager_2" else mine
         assert (
             client.get(
-                f"/api/v1/recovery/campaigns/{other}", headers=headers(principal)
+                f"/api/v1/recovery/campaigns/{other}", headers=bearer(world, principal)
             ).status_code
             == 404
         )
         patch = client.patch(
-            f"/api/v1/recovery/campaigns/{other}", json={"name": "x"}, headers=headers(principal)
+            f"/api/v1/recovery/campaigns/{other}",
+            json={"name": "x"},
+            headers=bearer(world, principal),
         )
         assert patch.status_code in (403, 404), principal
         assert client.delete(
-            f"/api/v1/recovery/campaigns/{other}", headers=headers(principal)
+            f"/api/v1/recovery/campaigns/{other}", headers=bearer(world, principal)
         ).status_code in (403, 404)
     assert (
         client.patch(
             f"/api/v1/recovery/campaigns/{mine}",
             json={"status": "active"},
-            headers=headers("agent_a"),
+            headers=bearer(world, "agent_a"),
         ).status_code
         == 403
     )
     for principal in PRINCIPALS:
         for lead_id in world.leads.values():
             triggered = client.post(
-                "/api/v1/recovery/trigger", json={"lead_id": lead_id}, headers=headers(principal)
+                "/api/v1/recovery/trigger",
+                json={"lead_id": lead_id},
+                headers=bearer(world, principal),
             )
             expected_status = (
                 401
@@ -255,12 +263,10 @@ def test_trigger_rule_routes(world: World) -> None:
     client = TestClient(create_api())
     body = {"name": "Clicked", "event": "email_click", "action": "mark_hot"}
 
-    def headers(principal: str) -> dict[str, str]:
-        key = world.keys[principal]
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
     created = {
-        principal: client.post("/api/v1/recovery/triggers", json=body, headers=headers(principal))
+        principal: client.post(
+            "/api/v1/recovery/triggers", json=body, headers=bearer(world, principal)
+        )
         for principal in PRINCIPALS
     }
     assert {p: r.status_code for p, r in created.items()} == {
@@ -273,14 +279,14 @@ def test_trigger_rule_routes(world: World) -> None:
     mine, theirs = created["manager_1"].json()["id"], created["manager_2"].json()["id"]
     for principal in PRINCIPALS:
         refused = {"anonymous": 401, "agent_a": 403, "agent_b": 403}.get(principal)
-        listed = client.get("/api/v1/recovery/triggers", headers=headers(principal))
+        listed = client.get("/api/v1/recovery/triggers", headers=bearer(world, principal))
         assert listed.status_code == (refused or 200), principal
         if refused is None:
             own = theirs if principal == "manager_2" else mine
             assert {r["id"] for r in listed.json()["items"]} == {own}, principal
         url = f"/api/v1/recovery/triggers/{theirs if principal != 'manager_2' else mine}"
-        changed = client.patch(url, json={"enabled": False}, headers=headers(principal))
-        deleted = client.delete(url, headers=headers(principal))
+        changed = client.patch(url, json={"enabled": False}, headers=bearer(world, principal))
+        deleted = client.delete(url, headers=bearer(world, principal))
         assert (changed.status_code, deleted.status_code) == (refused or 404,) * 2, principal
 
 
@@ -816,7 +822,7 @@ async def test_dashboard_handlers(world: World) -> None:
         if expected == "ok":
             assert await attempt(S.tick, state) == "ok"
             new_today = next(c["value"] for c in state.cards if c["id"] == "new-today")
-            assert state.manager_view == principal.startswith("manager"), principal
+            assert state.is_manager == principal.startswith("manager"), principal
             leads = {href.rsplit("/", 1)[1] for href in (row["href"] for row in state.feed)}
             assert {int(i) for i in leads} <= world.visible(principal), principal
             assert int(new_today) <= len(world.visible(principal)), principal

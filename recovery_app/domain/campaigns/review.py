@@ -81,6 +81,19 @@ def _get(session: Session, viewer: Viewer, review_id: int) -> tuple[DraftReview,
     return review, lead
 
 
+def waiting_campaigns(session: Session, *, viewer: Viewer) -> list[tuple[int, str]]:
+    """The campaigns that have drafts waiting for this viewer, by name."""
+    rows = session.execute(
+        select(col(Campaign.id), col(Campaign.name))
+        .join(DraftReview, col(DraftReview.campaign_id) == col(Campaign.id))
+        .join(Lead, col(Lead.id) == col(DraftReview.lead_id))
+        .where(col(DraftReview.status) == DraftStatus.PENDING, *_visible(viewer))
+        .group_by(col(Campaign.id), col(Campaign.name))
+        .order_by(col(Campaign.name), col(Campaign.id))
+    ).all()
+    return [(int(campaign_id or 0), name) for campaign_id, name in rows]
+
+
 def pending_one(session: Session, *, viewer: Viewer, review_id: int) -> PendingDraft:
     """One draft still waiting, if the viewer may decide on it (NotFound, Conflict if decided)."""
     review, lead = _get(session, viewer, review_id)
