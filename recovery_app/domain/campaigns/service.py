@@ -271,11 +271,13 @@ def activate(session: Session, campaign: Campaign, *, now: datetime) -> int:
 ENROLL_CHUNK = 5_000
 
 
-def enroll_matching(session: Session, campaign: Campaign, *, now: datetime) -> int:
+def enroll_matching(
+    session: Session, campaign: Campaign, *, now: datetime, chunk: int = ENROLL_CHUNK
+) -> int:
     """Enroll every lead of the audience not yet in this campaign and not being nurtured by
-    another one. The candidates are read first, then inserted 5,000 at a time with INSERT ...
-    SELECT ... ON CONFLICT DO NOTHING, so a launch and an always-on sweep racing each other
-    still enroll each lead once. (One INSERT ... SELECT checking NOT EXISTS against the table
+    another one. The candidates are read first, then inserted `chunk` (5,000) at a time with
+    INSERT ... SELECT ... ON CONFLICT DO NOTHING, so a launch and an always-on sweep racing
+    each other still enroll each lead once. (One INSERT ... SELECT checking NOT EXISTS against the table
     it fills went quadratic on PostgreSQL: planned for an empty `enrollments`, its anti-join
     scanned every row inserted so far for each lead - minutes for 100,000 leads.) Each
     enrolled lead gets an `enrolled` activity."""
@@ -307,7 +309,7 @@ def enroll_matching(session: Session, campaign: Campaign, *, now: datetime) -> i
         ).scalars()
     )
     lead_ids: list[int] = []
-    for start in range(0, len(candidates), ENROLL_CHUNK):
+    for start in range(0, len(candidates), chunk):
         rows = select(
             col(Lead.tenant_id),
             col(Lead.id),
@@ -317,7 +319,7 @@ def enroll_matching(session: Session, campaign: Campaign, *, now: datetime) -> i
             literal(str(EnrollmentStatus.ACTIVE), String()),
             literal(now, UTCDateTime()),
             literal(now, UTCDateTime()),
-        ).where(col(Lead.id).in_(candidates[start : start + ENROLL_CHUNK]))
+        ).where(col(Lead.id).in_(candidates[start : start + chunk]))
         stmt = (
             _dialect(session)
             .insert(Enrollment)

@@ -76,8 +76,17 @@ def test_bad_campaigns_are_refused_with_the_field(session, make_campaign, fields
     assert field in (refused.value.fields or {})
 
 
-def test_launch_enrolls_every_matching_lead_once(session, make_campaign, monkeypatch) -> None:
-    monkeypatch.setattr(service, "ENROLL_CHUNK", 2)  # three silent leads: two INSERTs
+def test_enrolling_in_chunks_enrolls_each_lead_once(session, make_campaign) -> None:
+    tenant = make_tenant(session)
+    silent = [make_lead(session, tenant, status=LeadStatus.SILENT) for _ in range(5)]
+    campaign = make_campaign(session, manager_of(tenant), launch=False)
+
+    assert service.enroll_matching(session, campaign, now=NOW, chunk=2) == 5  # three INSERTs
+    assert service.enroll_matching(session, campaign, now=NOW, chunk=2) == 0
+    assert [e.lead_id for e in enrollments(session, campaign)] == [lead.id for lead in silent]
+
+
+def test_launch_enrolls_every_matching_lead_once(session, make_campaign) -> None:
     tenant, other = make_tenant(session), make_tenant(session)
     silent = [make_lead(session, tenant, status=LeadStatus.SILENT) for _ in range(3)]
     make_lead(session, tenant, status=LeadStatus.CONTACTED)
