@@ -24,7 +24,7 @@ export REFLEX_USE_SYSTEM_BUN := 1
 export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test run serve test lint typecheck chromium lock bench clean
+.PHONY: help install install-test run serve test lint typecheck chromium lock bench screenshots clean
 
 help:
 	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^#   //'
@@ -86,6 +86,11 @@ bench: install-test
 	$(BIN)/python -m bench.intake
 	$(BIN)/python -m bench.silence
 	$(BIN)/python -m bench.recovery
+	$(BIN)/python -m bench.workspace
+
+# Desktop and phone screenshots of every page, for the README (docs/screenshots/).
+screenshots: install-test chromium
+	$(BIN)/python -m tests.e2e.screenshots
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .web .states

@@ -1,5 +1,8 @@
 """Set-up the benchmarks share: an empty PostgreSQL database, and the schema in it."""
 
+import json
+from pathlib import Path
+
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -24,3 +27,10 @@ def migrate() -> None:
 
     with get_engine().begin() as connection:
         command.upgrade(alembic_config(connection), "head")
+
+
+def save(path: Path, report: dict) -> None:
+    """Write a bench's report as JSON next to the others and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"Written to {path.relative_to(path.parents[2])}")

@@ -11,7 +11,6 @@ Results go to bench/results/dispatcher.json; the README quotes them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bench.common import fresh_database, migrate
+from bench.common import fresh_database, migrate, save
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "dispatcher.json"
@@ -176,9 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         "what": "queued SMS through guard + twilio SDK to a local Twilio-speaking server, pacing off",
         "runs": results,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"Written to {RESULTS.relative_to(ROOT)}")
+    save(RESULTS, report)
     return 0
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench.common import fresh_database
+from bench.common import fresh_database, save
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "leads_page.json"
@@ -244,9 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  next page p50 {report['browser_next_page']['p50_ms']} ms, p95 {report['browser_next_page']['p95_ms']} ms"
         )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"Written to {RESULTS.relative_to(ROOT)}")
+    save(RESULTS, report)
     return 0
 
 

@@ -13,7 +13,6 @@ checks each pass against an independent count, and writes bench/results/silence.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bench.common import fresh_database, migrate
+from bench.common import fresh_database, migrate, save
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "silence.json"
@@ -214,9 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "target_seconds": TARGET_SECONDS,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"Written to {RESULTS.relative_to(ROOT)}")
+    save(RESULTS, report)
     return 0
 
 

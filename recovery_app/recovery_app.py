@@ -21,7 +21,9 @@ from recovery_app.pages import (  # noqa: F401
     leads,
     login,
     review,
+    scoring,
     settings,
+    silent_leads,
     triggers,
 )
 from recovery_app.states.session import PageForbidden, SignInRequired

@@ -43,7 +43,10 @@ def export_leads(
     source: Annotated[str | None, Query(max_length=64)] = None,
     agent: Annotated[str | None, Query(pattern=r"^(\d{1,18}|unassigned)$")] = None,
     min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
+    max_score: Annotated[int | None, Query(ge=0, le=100)] = None,
     silent_for_hours: Annotated[int | None, Query(ge=0, le=8760)] = None,
+    silent_max_hours: Annotated[int | None, Query(ge=0, le=8760)] = None,
+    open: bool = False,
     q: Annotated[str, Query(max_length=100)] = "",
     authorization: Annotated[str | None, Header()] = None,
     session_cookie: Annotated[str | None, Cookie(alias=auth.SESSION_COOKIE)] = None,
@@ -55,7 +58,10 @@ def export_leads(
         source=source or None,
         assigned_user_id=(0 if agent == UNASSIGNED else int(agent)) if agent else None,
         min_score=min_score,
+        max_score=max_score,
         silent_for_hours=silent_for_hours,
+        silent_max_hours=silent_max_hours,
+        open_only=open,
         text=q,
     )
     now = datetime.now(UTC)

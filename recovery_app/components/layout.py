@@ -18,10 +18,11 @@ NOTIFICATION_POLL_MS = 30_000
 NAV_ITEMS: tuple[tuple[str, str, str, bool], ...] = (
     ("Dashboard", routes.DASHBOARD, "layout-dashboard", False),
     ("Leads", routes.LEADS, "users", False),
+    ("Silent leads", routes.SILENT, "bell-off", False),
     ("Inbox", routes.INBOX, "inbox", False),
     ("Approvals", routes.APPROVALS, "list-checks", False),
     ("Campaigns", routes.CAMPAIGNS, "megaphone", True),
-    ("Scoring", routes.SCORING, "flame", True),
+    ("Scoring", routes.SCORING, "flame", False),
     ("ROI", routes.ROI, "trending-up", True),
     ("Settings", routes.SETTINGS, "settings", True),
 )
@@ -210,13 +211,15 @@ def header() -> rx.Component:
             rx.badge(SessionState.user_role, variant="soft", id="user-role"),
             align="center",
             spacing="2",
+            # On a phone the tenant, the bell and sign-out need the room.
+            display=rx.breakpoints(initial="none", sm="flex"),
         ),
         sign_out_form(),
         rx.color_mode.button(variant="ghost"),
         width="100%",
         align="center",
-        spacing="4",
-        padding_x="1.5rem",
+        spacing=rx.breakpoints(initial="2", sm="4"),
+        padding_x=rx.breakpoints(initial="0.75rem", sm="1.5rem"),
         padding_y="0.75rem",
         border_bottom=f"1px solid {rx.color('gray', 5)}",
     )

@@ -143,6 +143,18 @@ class StoryTeller:
             step = campaign.steps[step_index]
             row.update(campaign_id=campaign.id, campaign_step_id=step[4], template_id=step[5])
         if direction == Direction.INBOUND:
+            # As timeline._mark_replied does: our last message on the channel got the answer
+            # (the Scoring page's reply rates read it).
+            answered = next(
+                (
+                    m
+                    for m in reversed(story.messages)
+                    if m["channel"] == channel and m["direction"] == Direction.OUTBOUND
+                ),
+                None,
+            )
+            if answered is not None and answered.get("replied_at") is None:
+                answered["replied_at"] = at
             row.update(
                 status=MessageStatus.RECEIVED,
                 to_address=office.sender_phone if channel == Channel.SMS else office.sender_email,
@@ -183,6 +195,7 @@ class StoryTeller:
             )
         if direction == Direction.OUTBOUND:
             lead["last_outbound_at"] = at
+            lead["last_outbound_channel"] = str(channel)
             if lead["first_response_at"] is None:
                 lead["first_response_at"] = at
         else:
@@ -331,6 +344,7 @@ class StoryTeller:
             "first_response_at": None,
             "last_inbound_at": None,
             "last_outbound_at": None,
+            "last_outbound_channel": None,
             "status_changed_at": None,
             "status_reason": None,
             "opted_out_sms": False,

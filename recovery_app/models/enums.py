@@ -89,6 +89,8 @@ class ActivityKind(StrEnum):
     OPTED_OUT = "opted_out"
     OPTED_IN = "opted_in"
     CONVERTED = "converted"
+    # Taken out of recovery until a date: {"until"}.
+    SNOOZED = "snoozed"
     # A behavioral trigger rule fired for the lead: {"rule_id", "rule", "action"}.
     TRIGGER_FIRED = "trigger_fired"
 

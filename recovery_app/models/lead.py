@@ -74,6 +74,8 @@ class Lead(SQLModel, table=True):
     first_response_at: datetime | None = when_field()
     last_inbound_at: datetime | None = when_field()
     last_outbound_at: datetime | None = when_field()
+    # Channel of the message `last_outbound_at` belongs to: the silent-lead table filters on it.
+    last_outbound_channel: str | None = str_field(8)
     last_activity_at: datetime = created_field()
     status_changed_at: datetime | None = when_field()
     snoozed_until: datetime | None = when_field()

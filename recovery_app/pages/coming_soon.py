@@ -20,11 +20,6 @@ def campaigns_page() -> rx.Component:
     return _coming_soon("Campaigns", "the campaign wizard and per-campaign performance.")
 
 
-@page(route=routes.SCORING, title="Scoring", on_load=SessionState.load_manager_frame)
-def scoring_page() -> rx.Component:
-    return _coming_soon("Scoring", "the scoring heatmap and the priority call queue.")
-
-
 @page(route=routes.ROI, title="ROI", on_load=SessionState.load_manager_frame)
 def roi_page() -> rx.Component:
     return _coming_soon("ROI", "revenue recovered against message, AI and agent-time costs.")

@@ -16,15 +16,15 @@ from recovery_app.states.lead_detail import (
 
 def _field(label: str, value: rx.Var | str, **props) -> rx.Component:
     return rx.hstack(
-        rx.text(label, size="2", color_scheme="gray", width="9rem"),
-        rx.text(value, size="2", **props),
+        rx.text(label, size="2", color_scheme="gray", min_width="7rem", width="7rem"),
+        rx.text(value, size="2", word_break="break-word", **props),
         align="start",
     )
 
 
 def _consent(label: str, consent: rx.Var[bool], opted_out: rx.Var[str]) -> rx.Component:
     return rx.hstack(
-        rx.text(label, size="2", color_scheme="gray", width="9rem"),
+        rx.text(label, size="2", color_scheme="gray", min_width="7rem", width="7rem"),
         rx.cond(
             opted_out != "",
             rx.badge(rx.icon("ban", size=12), "Opted out: ", opted_out, color_scheme="red"),
@@ -114,6 +114,7 @@ def _recovery_tools() -> rx.Component:
             ),
         ),
         spacing="3",
+        wrap="wrap",
     )
 
 
@@ -282,6 +283,7 @@ def lead_detail_page() -> rx.Component:
             align="center",
             spacing="3",
             width="100%",
+            wrap="wrap",
         ),
         rx.grid(
             rx.card(
@@ -330,7 +332,7 @@ def lead_detail_page() -> rx.Component:
                     id="speed-to-lead",
                 )
             ),
-            columns="2",
+            columns=rx.breakpoints(initial="1", md="2"),
             spacing="4",
             width="100%",
         ),

@@ -6,6 +6,8 @@ from recovery_app import routes
 from recovery_app.components.backend import backend_url
 from recovery_app.components.badges import status_badge, temperature_badge
 from recovery_app.components.layout import page
+from recovery_app.components.tables import pager as table_pager
+from recovery_app.components.tables import search_box, sortable_header
 from recovery_app.domain.leads.csv_io import MAX_BYTES
 from recovery_app.models import LeadStatus, Temperature
 from recovery_app.states.leads import ALL, UNASSIGNED, ImportRow, LeadRow, LeadsState
@@ -26,17 +28,7 @@ def _filter_select(
 
 def filters() -> rx.Component:
     return rx.flex(
-        rx.debounce_input(
-            rx.input(
-                rx.input.slot(rx.icon("search", size=16)),
-                placeholder="Search name, email or phone",
-                value=LeadsState.search,
-                on_change=LeadsState.set_search,
-                width="18rem",
-                id="lead-search",
-            ),
-            debounce_timeout=300,
-        ),
+        search_box(LeadsState.search, LeadsState.set_search, "lead-search"),
         _filter_select(
             "Statuses",
             LeadsState.status,
@@ -81,6 +73,10 @@ def filters() -> rx.Component:
             ),
         ),
         rx.cond(
+            LeadsState.range_label_filters != "",
+            rx.badge(LeadsState.range_label_filters, size="2", id="range-filter"),
+        ),
+        rx.cond(
             LeadsState.has_filters,
             rx.button(
                 rx.icon("x", size=14), "Clear", variant="ghost", on_click=LeadsState.clear_filters
@@ -93,16 +89,8 @@ def filters() -> rx.Component:
 
 
 def _sortable(label: str, key: str) -> rx.Component:
-    icon = rx.cond(
-        LeadsState.sort == key,
-        rx.cond(
-            LeadsState.descending, rx.icon("arrow-down", size=14), rx.icon("arrow-up", size=14)
-        ),
-        rx.icon("arrow-up-down", size=14, opacity="0.35"),
-    )
-    return rx.table.column_header_cell(
-        rx.hstack(label, icon, align="center", spacing="1", cursor="pointer"),
-        on_click=LeadsState.sort_by(key),
+    return sortable_header(
+        label, key, LeadsState.sort, LeadsState.descending, LeadsState.sort_by(key)
     )
 
 
@@ -164,50 +152,15 @@ def table() -> rx.Component:
 
 
 def pager() -> rx.Component:
-    return rx.hstack(
-        rx.text(LeadsState.range_label, size="2", color_scheme="gray", id="lead-range"),
-        rx.spacer(),
-        rx.icon_button(
-            rx.icon("chevrons-left", size=16),
-            variant="soft",
-            on_click=LeadsState.go_to_page(1),
-            disabled=LeadsState.page <= 1,
-            aria_label="First page",
-        ),
-        rx.button(
-            rx.icon("chevron-left", size=16),
-            "Previous",
-            variant="soft",
-            on_click=LeadsState.previous_page,
-            disabled=LeadsState.page <= 1,
-            id="page-previous",
-        ),
-        rx.text(
-            "Page ",
-            LeadsState.page.to_string(),
-            " of ",
-            LeadsState.page_count.to_string(),
-            size="2",
-            id="page-label",
-        ),
-        rx.button(
-            "Next",
-            rx.icon("chevron-right", size=16),
-            variant="soft",
-            on_click=LeadsState.next_page,
-            disabled=LeadsState.page >= LeadsState.page_count,
-            id="page-next",
-        ),
-        rx.icon_button(
-            rx.icon("chevrons-right", size=16),
-            variant="soft",
-            on_click=LeadsState.go_to_page(LeadsState.page_count),
-            disabled=LeadsState.page >= LeadsState.page_count,
-            aria_label="Last page",
-        ),
-        align="center",
-        width="100%",
-        spacing="2",
+    return table_pager(
+        LeadsState.range_label,
+        "lead-range",
+        LeadsState.page,
+        LeadsState.page_count,
+        previous=LeadsState.previous_page,
+        next_=LeadsState.next_page,
+        first=LeadsState.go_to_page(1),
+        last=LeadsState.go_to_page(LeadsState.page_count),
     )
 
 

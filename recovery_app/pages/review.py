@@ -175,7 +175,7 @@ def approvals_page() -> rx.Component:
                     style={"max_height": "70vh"},
                 ),
                 _editor(),
-                columns="1fr 2fr",
+                columns=rx.breakpoints(initial="1fr", md="1fr 2fr"),
                 spacing="4",
                 width="100%",
             ),

@@ -350,6 +350,8 @@ def _describe(data: dict) -> str:
         return str(data["text"])
     if "rule" in data:  # a behavioral trigger fired
         return f"{data['rule']} ({str(data.get('action', '')).replace('_', ' ')})"
+    if "until" in data:  # snoozed
+        return f"until {datetime.fromisoformat(str(data['until'])):%b %-d, %Y}"
     if "to" in data:
         reason = f": {data['reason']}" if data.get("reason") else ""
         return f"{data.get('from', '')} -> {data['to']}{reason}"

@@ -23,6 +23,14 @@ ALL = "all"  # Radix selects cannot hold "", so "all" means "no filter"
 UNASSIGNED = "unassigned"
 
 
+# Range filters only the address sets (no control on the page; "Clear" removes them).
+RANGES = ("min_score", "max_score", "silent_for_hours", "silent_max_hours")
+
+
+def _number(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
 class LeadRow(TypedDict):
     id: int
     href: str
@@ -85,6 +93,12 @@ class LeadsState(SessionState):
     agent: str = ALL
     sort: str = "last_activity"
     descending: bool = True
+    # Ranges that arrive in the address (the Scoring page's heatmap cells link here with them).
+    min_score: str = ""
+    max_score: str = ""
+    silent_for_hours: str = ""
+    silent_max_hours: str = ""
+    open_only: bool = False
 
     source_choices: list[Choice] = []
     agent_choices: list[Choice] = []
@@ -109,6 +123,11 @@ class LeadsState(SessionState):
             temperature=Temperature(self.temperature) if self.temperature != ALL else None,
             source=self.source if self.source != ALL else None,
             assigned_user_id=agent,
+            min_score=_number(self.min_score),
+            max_score=_number(self.max_score),
+            silent_for_hours=_number(self.silent_for_hours),
+            silent_max_hours=_number(self.silent_max_hours),
+            open_only=self.open_only,
             text=self.search,
             sort=self.sort,
             descending=self.descending,
@@ -134,7 +153,26 @@ class LeadsState(SessionState):
         options = await in_session(lambda s: leads.lead_filter_options(s, viewer=viewer))
         self.source_choices = [Choice(value=s, label=display_source(s)) for s in options.sources]
         self.agent_choices = [Choice(value=str(a.id), label=a.name) for a in options.agents]
+        self._filters_from_address()
         await self._fetch()
+
+    def _filters_from_address(self) -> None:
+        """Filters in the page address (`/leads?source=referral&min_score=40&max_score=59`),
+        as the Scoring page links them; anything unknown or malformed is ignored."""
+        params = self.router.url.query_parameters
+        if not params:
+            return
+        self.page = 1
+        status, hot = str(params.get("status", "")), str(params.get("temperature", ""))
+        self.status = status if status in tuple(LeadStatus) else ALL
+        self.temperature = hot if hot in tuple(Temperature) else ALL
+        self.source = str(params.get("source") or ALL)[:40]
+        agent = str(params.get("agent") or ALL)
+        self.agent = agent if agent in (ALL, UNASSIGNED) or agent.isdigit() else ALL
+        for name in RANGES:
+            value = str(params.get(name) or "")
+            setattr(self, name, value if value.isdigit() and len(value) <= 4 else "")
+        self.open_only = params.get("open") == "1"
 
     async def _refilter(self) -> None:
         self.page = 1
@@ -168,6 +206,9 @@ class LeadsState(SessionState):
     @rx.event
     async def clear_filters(self):
         self.search, self.status, self.temperature, self.source, self.agent = "", ALL, ALL, ALL, ALL
+        for name in RANGES:
+            setattr(self, name, "")
+        self.open_only = False
         await self._refilter()
 
     @rx.event
@@ -267,14 +308,31 @@ class LeadsState(SessionState):
             "source": self.source,
             "agent": self.agent,
             "q": self.search.strip(),
+            **{name: getattr(self, name) for name in RANGES},
+            "open": "1" if self.open_only else "",
         }
         return urlencode({k: v for k, v in params.items() if v and v != ALL})
 
     @rx.var
     def has_filters(self) -> bool:
-        return bool(self.search) or any(
-            v != ALL for v in (self.status, self.temperature, self.source, self.agent)
+        return (
+            bool(self.search)
+            or any(v != ALL for v in (self.status, self.temperature, self.source, self.agent))
+            or bool(self.range_label_filters)
         )
+
+    @rx.var
+    def range_label_filters(self) -> str:
+        """The address's ranges in words ("Open leads, score 40-59"), "" when none."""
+        parts = ["open leads"] if self.open_only else []
+        if self.min_score or self.max_score:
+            parts.append(f"score {self.min_score or 0}-{self.max_score or 100}")
+        if self.silent_for_hours or self.silent_max_hours:
+            low = int(self.silent_for_hours or 0) // 24
+            high = f"{int(self.silent_max_hours) // 24}" if self.silent_max_hours else ""
+            parts.append(f"silent {low}-{high} d" if high else f"silent {low}+ d")
+        text = ", ".join(parts)
+        return text[:1].upper() + text[1:]
 
     @rx.var
     def range_label(self) -> str:

@@ -9,6 +9,8 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.server import ReflexServer, app_env, run_cli
 
+# Lets tests post signed inbound texts to the Twilio webhook (demo mode keeps sends sandboxed).
+TWILIO_AUTH_TOKEN = "e2e-twilio-auth-token"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -75,7 +77,7 @@ CREDENTIAL = re.compile(r"^\s+(\S+@\S+)\s+(\S+)\s+(agent|manager)\s+(\S+)$", re.
 def app(tmp_path_factory) -> Iterator[DemoApp]:
     """The real app (`reflex run`) on free ports, over a seeded SQLite file, in demo mode."""
     tmp = tmp_path_factory.mktemp("e2e")
-    env = app_env(f"sqlite:///{tmp / 'e2e.db'}", DEMO_MODE="1")
+    env = app_env(f"sqlite:///{tmp / 'e2e.db'}", DEMO_MODE="1", TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN)
     run_cli(env, "migrate")
     printed = run_cli(env, "seed-demo", "--leads", "300", "--seed", "1")
     rows = CREDENTIAL.findall(printed)

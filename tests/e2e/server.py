@@ -38,25 +38,34 @@ def app_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_cli(env: dict[str, str], *args: str) -> str:
+def _run(env: dict[str, str], command: list[str], what: str, timeout: float) -> str:
     result = subprocess.run(
-        [str(BIN / "recovery"), *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
     if result.returncode != 0:
-        raise RuntimeError(f"recovery {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(f"{what} failed:\n{result.stdout}\n{result.stderr}")
     return result.stdout
+
+
+def run_cli(env: dict[str, str], *args: str) -> str:
+    return _run(env, [str(BIN / "recovery"), *args], f"recovery {' '.join(args)}", 600)
+
+
+def run_python(env: dict[str, str], script: str, *args: str) -> str:
+    """Run a Python snippet against the app's database (seeding a row a test needs, or what a
+    provider outside this machine would have done); its stdout."""
+    return _run(env, [str(BIN / "python"), "-c", script, *args], "snippet", 120)
 
 
 class ReflexServer:
     """`reflex run` in dev mode (or prod with `prod=True`) until `stop()`."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, prod: bool = False):
-        self.frontend_port = free_port()
+    def __init__(
+        self, env: dict[str, str], log_path: Path, *, prod: bool = False, port: int | None = None
+    ):
+        # A caller that must know the address first (production checks APP_BASE_URL against
+        # the page's origin) picks the port.
+        self.frontend_port = port or free_port()
         self.backend_port = self.frontend_port if prod else free_port()
         self.url = f"http://localhost:{self.frontend_port}"
         self.api_url = f"http://localhost:{self.backend_port}"

@@ -954,6 +954,107 @@ async def test_inbox_handlers(world: World) -> None:
             assert {row["preview"] for row in state.rows} == {f"From {principal[-1]}"}
 
 
+async def test_silent_leads_handlers(world: World) -> None:
+    """The silent-lead table shows each principal what they may see; row and bulk actions
+    (even on "all matching") touch nothing else; assigning is for managers."""
+    from datetime import timedelta
+
+    from recovery_app.models import LeadStatus
+    from recovery_app.states.silent_leads import SilentLeadsState as S
+
+    with session_scope() as s:
+        for lead in s.scalars(select(Lead)):
+            lead.status, lead.last_outbound_at = (
+                LeadStatus.SILENT,
+                datetime.now(UTC) - timedelta(days=5),
+            )
+    for principal in PRINCIPALS:
+        state = state_as(S, world.tokens[principal], "/silent")
+        for handler, args in (
+            (S.load, ()),
+            (S.set_search, ("",)),
+            (S.set_filter, ("temperature", "all")),
+            (S.sort_by, ("score",)),
+            (S.clear_filters, ()),
+            (S.go_to_page, (1,)),
+            (S.next_page, ()),
+            (S.previous_page, ()),
+        ):
+            expected = "sign_in" if principal == "anonymous" else "ok"
+            assert await attempt(handler, state, *args) == expected, (principal, handler)
+            if expected == "ok":
+                assert {row["id"] for row in state.rows} == world.visible(principal), principal
+    for principal, expected in {
+        "anonymous": "sign_in",
+        "agent_a": "ok",
+        "agent_b": "not_found",
+        "manager_1": "ok",
+        "manager_2": "not_found",
+    }.items():
+        state = state_as(S, world.tokens[principal], "/silent")
+        assert await attempt(S.send_now, state, world.leads["a"]) == expected, principal
+
+    # "Mark lost" on all matching: each principal's own leads, nobody else's.
+    for principal in ("agent_a", "manager_2"):
+        state = state_as(S, world.tokens[principal], "/silent")
+        await call(S.load, state)
+        await call(S.choose_all_matching, state, True)
+        await call(S.open_bulk_action, state, "lost")
+        assert state.action_count == len(world.visible(principal))
+        await call(S.run_action, state, {"reason": "No response"})
+    with session_scope() as s:
+        lost = set(s.scalars(select(Lead.id).where(Lead.status == LeadStatus.LOST)))
+    assert lost == world.visible("agent_a") | world.visible("manager_2")
+
+    # Assign: the bulk bar offers it to managers only, and a forged request is refused.
+    state = state_as(S, world.tokens["agent_b"], "/silent")
+    await call(S.load, state)
+    await call(S.toggle_row, state, world.leads["b"])
+    await call(S.open_bulk_action, state, "assign")
+    assert state.action == ""
+    state.action, state.action_scope, state._action_ids = "assign", "selected", [world.leads["b"]]
+    form = {"agent": str(world.users["agent_b"])}
+    assert await attempt(S.run_action, state, form) == "forbidden"
+    state = state_as(S, world.tokens["manager_1"], "/silent")
+    await call(S.load, state)
+    await call(S.open_row_action, state, "assign", world.leads["b"])
+    assert state.action_count == 1
+    await call(S.run_action, state, {"agent": str(world.users["agent_a"])})
+    with session_scope() as s:
+        assert s.get(Lead, world.leads["b"]).assigned_user_id == world.users["agent_a"]  # type: ignore[union-attr]
+
+
+async def test_scoring_handlers(world: World) -> None:
+    """Everyone signed in has a Scoring page of what they may see; taking a lead from the call
+    list works only on leads the principal may see."""
+    from recovery_app.states.scoring import ScoringState as S
+
+    for principal in PRINCIPALS:
+        state = state_as(S, world.tokens[principal], "/scoring")
+        for handler, args in (
+            (S.load, ()),
+            (S.set_axis, ("temperature",)),
+            (S.set_channel, ("sms",)),
+            (S.drill, ([{"x": "warm", "y": "40-59"}],)),
+        ):
+            expected = "sign_in" if principal == "anonymous" else "ok"
+            assert await attempt(handler, state, *args) == expected, (principal, handler)
+        if principal != "anonymous":
+            assert state.heat_total == len(world.visible(principal)), principal
+    for principal, lead, expected in (
+        ("anonymous", "pool", "sign_in"),
+        ("agent_b", "a", "not_found"),
+        ("manager_2", "a", "not_found"),
+        ("agent_a", "pool", "ok"),
+        ("manager_1", "b", "ok"),
+    ):
+        state = state_as(S, world.tokens[principal], "/scoring")
+        assert await attempt(S.take, state, world.leads[lead]) == expected, principal
+    with session_scope() as s:
+        assert s.get(Lead, world.leads["pool"]).assigned_user_id == world.users["agent_a"]  # type: ignore[union-attr]
+        assert s.get(Lead, world.leads["b"]).assigned_user_id == world.users["manager_1"]  # type: ignore[union-attr]
+
+
 async def test_login_page_handler(world: World) -> None:
     for principal in PRINCIPALS:
         state = state_as(LoginState, world.tokens[principal], "/login", {"next": "/leads"})
@@ -971,6 +1072,15 @@ UI_ONLY = {
     "TriggersState": {"set_event", "set_action"},
     "ReviewState": {"set_subject", "set_body"},
     "LeadDetailState": {"set_compose_channel", "set_compose_subject", "set_compose_body"},
+    # Selection and the action dialog; the actions re-check every id they are sent.
+    "SilentLeadsState": {
+        "toggle_row",
+        "toggle_page",
+        "choose_all_matching",
+        "clear_selection",
+        "close_action",
+        "dialog_open_changed",
+    },
 }
 COVERED = {
     "SessionState": {
@@ -1003,6 +1113,21 @@ COVERED = {
     "TriggersState": {"load", "create", "set_enabled", "delete", "install_defaults"},
     "DashboardState": {"load", "tick"},
     "InboxState": {"load", "refresh", "set_agent_filter", "set_only_waiting", "go_to_page"},
+    "ScoringState": {"load", "set_axis", "set_channel", "drill", "take"},
+    "SilentLeadsState": {
+        "load",
+        "set_search",
+        "set_filter",
+        "sort_by",
+        "clear_filters",
+        "go_to_page",
+        "next_page",
+        "previous_page",
+        "send_now",
+        "open_row_action",
+        "open_bulk_action",
+        "run_action",
+    },
     "ReviewState": {
         "load",
         "open_draft",

@@ -7,6 +7,7 @@ active campaign at a time: launching skips leads already being nurtured elsewher
 lead by hand (or by a trigger) moves it. Every change is audited.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -367,58 +368,136 @@ def enroll_lead(
     reason: str,
     actor_user_id: int | None = None,
 ) -> Enrollment:
-    """Put one lead into `campaign` now (a person's choice or a trigger's): any other active
-    nurture of the lead stops ("moved"), and a lead that went through this campaign before
-    starts it again from the first step."""
+    """Put one lead into `campaign` now (a person's choice or a trigger's); see `enroll_leads`."""
     if campaign.tenant_id != lead.tenant_id:
         raise NotFound("No such campaign.")
+    enroll_leads(
+        session,
+        campaign=campaign,
+        lead_ids=[pk(lead)],
+        now=now,
+        reason=reason,
+        actor_user_id=actor_user_id,
+    )
+    return session.execute(
+        select(Enrollment)
+        .where(col(Enrollment.lead_id) == lead.id, col(Enrollment.campaign_id) == campaign.id)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def enroll_leads(
+    session: Session,
+    *,
+    campaign: Campaign,
+    lead_ids: Sequence[int],
+    now: datetime,
+    reason: str,
+    actor_user_id: int | None = None,
+) -> list[int]:
+    """Put these leads of the campaign's office into `campaign` now: any other active nurture
+    of theirs stops ("moved"), a lead that went through this campaign before starts it again
+    from the first step, a lead already active in it is left where it is. Set-based (a few
+    statements whatever the count), so a bulk action over a thousand leads costs what one
+    does; the caller decides who may enroll which leads. Returns the ids enrolled."""
     if campaign.status not in (CampaignStatus.ACTIVE, CampaignStatus.SCHEDULED):
         raise Conflict(f"The campaign is {campaign.status}; launch or resume it first.")
     steps = steps_of(session, pk(campaign))
     if not steps:
         raise ValidationFailed("The campaign has no steps.", fields={"campaign_id": "no steps"})
-    others = session.execute(
-        select(Enrollment).where(
-            col(Enrollment.lead_id) == lead.id,
+    ours = select(col(Lead.id)).where(
+        col(Lead.id).in_(list(lead_ids)), col(Lead.tenant_id) == campaign.tenant_id
+    )
+    moved = f"moved to campaign {campaign.id}"
+    stopped = session.execute(
+        update(Enrollment)
+        .where(
+            col(Enrollment.lead_id).in_(ours),
             col(Enrollment.status) == EnrollmentStatus.ACTIVE,
             col(Enrollment.campaign_id) != campaign.id,
         )
-    ).scalars()
-    for other in others:
-        stop_enrollment(session, other, reason=f"moved to campaign {campaign.id}", now=now)
-    enrollment = session.execute(
-        select(Enrollment).where(
-            col(Enrollment.lead_id) == lead.id, col(Enrollment.campaign_id) == campaign.id
+        .values(
+            status=EnrollmentStatus.STOPPED,
+            stopped_reason=moved[:64],
+            next_run_at=None,
+            updated_at=now,
         )
-    ).scalar_one_or_none()
-    first_run = now + timedelta(minutes=steps[0].delay_minutes)
-    if enrollment is None:
-        enrollment = Enrollment(
-            tenant_id=lead.tenant_id,
-            lead_id=pk(lead),
-            campaign_id=pk(campaign),
-            enrolled_at=now,
-        )
-        session.add(enrollment)
-    elif enrollment.status == EnrollmentStatus.ACTIVE:
-        return enrollment
-    enrollment.current_step = 0
-    enrollment.status = EnrollmentStatus.ACTIVE
-    enrollment.stopped_reason = None
-    enrollment.completed_at = None
-    enrollment.hold_reason = None
-    enrollment.next_run_at = first_run
-    enrollment.updated_at = now
-    session.flush()
-    timeline.add_activity(
-        session,
-        lead,
-        ActivityKind.ENROLLED,
-        now=now,
-        actor_user_id=actor_user_id,
-        data={"campaign_id": campaign.id, "campaign": campaign.name, "reason": reason},
+        .returning(col(Enrollment.id), col(Enrollment.lead_id), col(Enrollment.campaign_id))
+        .execution_options(synchronize_session=False)
+    ).all()
+    timeline.cancel_pending(
+        session, enrollment_ids=[row[0] for row in stopped], reason=moved, now=now
     )
-    return enrollment
+    first_run = now + timedelta(minutes=steps[0].delay_minutes)
+    restart = {
+        "current_step": 0,
+        "status": str(EnrollmentStatus.ACTIVE),
+        "stopped_reason": None,
+        "completed_at": None,
+        "hold_reason": None,
+        "next_run_at": first_run,
+        "updated_at": now,
+    }
+    rows = select(
+        col(Lead.tenant_id),
+        col(Lead.id),
+        literal(pk(campaign), Integer()),
+        literal(now, UTCDateTime()),
+        *(literal(value, _RESTART_TYPES[name]) for name, value in restart.items()),
+    ).where(col(Lead.id).in_(ours))
+    insert = _dialect(session).insert(Enrollment)
+    enrolled = list(
+        session.execute(
+            insert.from_select(
+                ["tenant_id", "lead_id", "campaign_id", "enrolled_at", *restart], rows
+            )
+            .on_conflict_do_update(
+                index_elements=["lead_id", "campaign_id"],
+                set_=restart,
+                where=col(Enrollment.status) != EnrollmentStatus.ACTIVE,
+            )
+            .returning(col(Enrollment.lead_id))
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    activities: list[dict[str, Any]] = [
+        {
+            "tenant_id": campaign.tenant_id,
+            "lead_id": lead_id,
+            "kind": str(ActivityKind.UNENROLLED),
+            "occurred_at": now,
+            "actor_user_id": None,
+            "data": {"campaign_id": other_campaign, "reason": moved},
+        }
+        for _, lead_id, other_campaign in stopped
+    ]
+    enrolled_data = {"campaign_id": campaign.id, "campaign": campaign.name, "reason": reason}
+    activities += [
+        {
+            "tenant_id": campaign.tenant_id,
+            "lead_id": lead_id,
+            "kind": str(ActivityKind.ENROLLED),
+            "occurred_at": now,
+            "actor_user_id": actor_user_id,
+            "data": enrolled_data,
+        }
+        for lead_id in enrolled
+    ]
+    if activities:
+        timeline.add_activities(session, activities, now=now)
+    return enrolled
+
+
+# SQL types of the values an enrollment (re)starts with, for INSERT ... SELECT literals.
+_RESTART_TYPES: dict[str, Any] = {
+    "current_step": Integer(),
+    "status": String(),
+    "stopped_reason": String(),
+    "completed_at": UTCDateTime(),
+    "hold_reason": String(),
+    "next_run_at": UTCDateTime(),
+    "updated_at": UTCDateTime(),
+}
 
 
 def stop_enrollment(

@@ -55,31 +55,43 @@ def lead_filters(viewer: Viewer, query: LeadQuery, now: datetime) -> list[Column
     clauses = visible_to(viewer)
     if query.status is not None:
         clauses.append(col(Lead.status) == query.status)
+    if query.open_only:
+        clauses.append(col(Lead.status).not_in([LeadStatus.CONVERTED, LeadStatus.LOST]))
     if query.temperature is not None:
         clauses.append(col(Lead.temperature) == query.temperature)
     if query.source:
         clauses.append(col(Lead.source) == query.source)
     if query.min_score is not None:
         clauses.append(col(Lead.score) >= query.min_score)
+    if query.max_score is not None:
+        clauses.append(col(Lead.score) <= query.max_score)
     if query.silent_for_hours is not None:
         clauses.append(silent_for(query.silent_for_hours, now))
+    if query.silent_max_hours is not None:
+        clauses.append(silent_for(0, now))
+        clauses.append(col(Lead.last_outbound_at) > now - timedelta(hours=query.silent_max_hours))
     if query.assigned_user_id == 0:
         clauses.append(col(Lead.assigned_user_id).is_(None))
     elif query.assigned_user_id is not None:
         clauses.append(col(Lead.assigned_user_id) == query.assigned_user_id)
-    text = query.text.strip().lower()
-    if text:
-        pattern = f"%{_escape_like(text)}%"
-        full_name = func.lower(col(Lead.first_name) + " " + col(Lead.last_name))
-        alternatives = [
-            full_name.like(pattern, escape="\\"),
-            col(Lead.email).like(pattern, escape="\\"),
-        ]
-        digits = "".join(ch for ch in text if ch.isdigit())
-        if len(digits) >= 3:
-            alternatives.append(col(Lead.phone).like(f"%{digits}%"))
-        clauses.append(or_(*alternatives))
+    if query.text.strip():
+        clauses.append(matches_text(query.text))
     return clauses
+
+
+def matches_text(text: str) -> ColumnElement[bool]:
+    """The search box: a name or email containing the text, or a phone containing its digits."""
+    text = text.strip().lower()
+    pattern = f"%{_escape_like(text)}%"
+    full_name = func.lower(col(Lead.first_name) + " " + col(Lead.last_name))
+    alternatives = [
+        full_name.like(pattern, escape="\\"),
+        col(Lead.email).like(pattern, escape="\\"),
+    ]
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) >= 3:
+        alternatives.append(col(Lead.phone).like(f"%{digits}%"))
+    return or_(*alternatives)
 
 
 def _order_by(query: LeadQuery) -> list[Any]:

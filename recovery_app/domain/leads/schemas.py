@@ -21,8 +21,12 @@ class LeadQuery:
     # An agent's id; 0 means "unassigned only".
     assigned_user_id: int | None = None
     min_score: int | None = None
-    # Written to at least this many hours ago with no answer since.
+    max_score: int | None = None
+    # Written to at least (and at most) this many hours ago with no answer since.
     silent_for_hours: int | None = None
+    silent_max_hours: int | None = None
+    # Leave out converted and lost leads.
+    open_only: bool = False
     text: str = ""
     sort: str = "last_activity"
     descending: bool = True

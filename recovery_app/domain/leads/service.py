@@ -31,10 +31,14 @@ def _check(query: LeadQuery, *, page_size: int, page_size_field: str = "page_siz
         problems["sort"] = f"one of {', '.join(SORT_KEYS)}"
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         problems[page_size_field] = f"between 1 and {MAX_PAGE_SIZE}"
-    if query.min_score is not None and not 0 <= query.min_score <= 100:
-        problems["min_score"] = "between 0 and 100"
-    if query.silent_for_hours is not None and not 0 <= query.silent_for_hours <= 24 * 365:
-        problems["silent_for_hours"] = "between 0 and 8760"
+    for name in ("min_score", "max_score"):
+        value = getattr(query, name)
+        if value is not None and not 0 <= value <= 100:
+            problems[name] = "between 0 and 100"
+    for name in ("silent_for_hours", "silent_max_hours"):
+        value = getattr(query, name)
+        if value is not None and not 0 <= value <= 24 * 365:
+            problems[name] = "between 0 and 8760"
     if len(query.text) > 100:
         problems["q"] = "at most 100 characters"
     if problems:

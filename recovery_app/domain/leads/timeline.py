@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -58,6 +58,30 @@ def add_activity(
     lead.last_activity_at = max(lead.last_activity_at, now)
     lead.updated_at = now
     return activity
+
+
+def add_activities(session: Session, rows: Sequence[dict[str, Any]], *, now: datetime) -> None:
+    """`add_activity` for many leads at once (bulk actions): one executemany INSERT and one
+    UPDATE of the leads' last activity. Copies of those leads already in the session reload
+    the two columns on next access."""
+    if not rows:
+        return
+    session.execute(Activity.__table__.insert(), list(rows))  # type: ignore[attr-defined]
+    lead_ids = {row["lead_id"] for row in rows}
+    session.execute(
+        update(Lead)
+        .where(col(Lead.id).in_(lead_ids))
+        .values(
+            last_activity_at=case(
+                (col(Lead.last_activity_at) > now, col(Lead.last_activity_at)), else_=now
+            ),
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Lead) and obj.id in lead_ids:
+            session.expire(obj, ["last_activity_at", "updated_at"])
 
 
 def bump(session: Session, lead: Lead, **counters: int) -> None:
@@ -121,6 +145,7 @@ def record_outbound(session: Session, lead: Lead, message: Message, *, now: date
         data={"channel": str(message.channel)},
     )
     lead.last_outbound_at = now
+    lead.last_outbound_channel = str(message.channel)
     if lead.first_response_at is None:
         lead.first_response_at = now
     if message.sent_by_user_id is not None:

@@ -182,7 +182,7 @@ def _median_response_times(session: Session, *, tenant_id: int, now: datetime) -
     return {user_id: statistics.median(times) for user_id, times in by_agent.items()}
 
 
-def _record_assignment(
+def record_assignment(
     session: Session, *, lead: Lead, user: User, now: datetime, how: str, actor_user_id: int | None
 ) -> None:
     """The activity every assignment leaves, and the agent's place in the round-robin."""
@@ -239,7 +239,7 @@ def assign(
     actor_user_id: int | None = None,
 ) -> None:
     lead.assigned_user_id = user.id
-    _record_assignment(session, lead=lead, user=user, now=now, how=how, actor_user_id=actor_user_id)
+    record_assignment(session, lead=lead, user=user, now=now, how=how, actor_user_id=actor_user_id)
     name = f"{lead.first_name} {lead.last_name}".strip() or lead.phone or lead.email or "New lead"
     notify(
         session,
@@ -338,7 +338,7 @@ def claim(session: Session, *, viewer: Viewer, lead_id: int, now: datetime) -> N
     session.refresh(lead)
     user = session.get(User, viewer.user_id)
     assert user is not None
-    _record_assignment(
+    record_assignment(
         session, lead=lead, user=user, now=now, how="claimed", actor_user_id=viewer.user_id
     )
     timeline.touched_by_human(lead, now=now)

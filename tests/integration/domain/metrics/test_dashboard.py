@@ -143,10 +143,12 @@ def test_every_dashboard_of_an_office_shares_one_computation() -> None:
     moments = iter([0.0, 0.2, 0.5, 0.9, 1.3, 1.4])
     cache = dashboard.SnapshotCache(ttl=1.0, clock=lambda: next(moments))
     computed: list[int] = []
+    given: list[object] = []
 
     def compute(tenant_id: int):
-        def run():
+        def run(previous):
             computed.append(tenant_id)
+            given.append(previous)
             return f"snapshot {len(computed)}"
 
         return run
@@ -157,3 +159,20 @@ def test_every_dashboard_of_an_office_shares_one_computation() -> None:
 
     assert first == ["snapshot 1"] * 3 and later == "snapshot 1"
     assert expired == "snapshot 2" and computed == [1, 1]
+    assert given == [None, "snapshot 1"]  # a recomputation sees the snapshot it replaces
+
+
+def test_the_funnel_is_recounted_once_a_minute(session) -> None:
+    """The 90-day funnel (the costly part) is reused from the previous snapshot for up to
+    FUNNEL_MAX_AGE; the figures and the feed are fresh every time."""
+    tenant = make_tenant(session)
+    make_lead(session, tenant, created_at=NOW - timedelta(days=1))
+    first = dashboard.compute_snapshot(session, tenant.id, NOW)
+    make_lead(session, tenant, status=LeadStatus.SILENT, created_at=NOW - timedelta(hours=1))
+    soon = NOW + timedelta(seconds=30)
+    reused = dashboard.compute_snapshot(session, tenant.id, soon, previous=first)
+    assert dict(reused.funnel)["New"] == 1 and reused.funnel_at == NOW
+    assert reused.office.silent_now == 1  # the figures moved
+    later = NOW + dashboard.FUNNEL_MAX_AGE
+    recounted = dashboard.compute_snapshot(session, tenant.id, later, previous=reused)
+    assert dict(recounted.funnel)["New"] == 2 and recounted.funnel_at == later
