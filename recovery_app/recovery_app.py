@@ -20,6 +20,7 @@ from recovery_app.pages import (  # noqa: F401
     lead_handling,
     leads,
     login,
+    office,
     review,
     scoring,
     settings,

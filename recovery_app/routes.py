@@ -16,6 +16,7 @@ API_KEYS = "/settings/api-keys"
 AUDIT = "/settings/audit"
 LEAD_HANDLING = "/settings/lead-handling"
 TRIGGERS = "/settings/triggers"
+OFFICE = "/settings/office"
 
 
 def lead_detail(lead_id: int | str) -> str:

@@ -1,11 +1,19 @@
 """Every error answers `{"error": {"code", "message", "fields"?}}`."""
 
+import asyncio
+import logging
+from datetime import UTC, datetime
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from recovery_app.db import session_scope
+from recovery_app.domain.accounts.integrations import provider_of_path, record_signature_failure
 from recovery_app.errors import RateLimited, RecoveryError
+
+logger = logging.getLogger(__name__)
 
 HTTP_CODES = {
     400: "bad_request",
@@ -28,8 +36,20 @@ def error_body(code: str, message: str, fields: dict[str, str] | None = None) ->
     return {"error": body}
 
 
-async def _recovery_error(_request: Request, exc: Exception) -> JSONResponse:
+def _count_signature_failure(provider: str) -> None:
+    try:
+        with session_scope() as session:
+            record_signature_failure(session, provider=provider, now=datetime.now(UTC))
+    except Exception:  # the refusal is answered either way; the counter is best effort
+        logger.warning("could not count a %s signature failure", provider, exc_info=True)
+
+
+async def _recovery_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RecoveryError)
+    if getattr(exc, "signature_failure", False):
+        provider = provider_of_path(request.url.path)
+        if provider:
+            await asyncio.to_thread(_count_signature_failure, provider)
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after_seconds)

@@ -41,11 +41,13 @@ class BadRequest(RecoveryError):
 class SignatureRequired(RecoveryError):
     code = "unauthenticated"
     status = 401
+    signature_failure = True  # counted for Settings -> Integrations (api.errors)
 
 
 class SignatureInvalid(RecoveryError):
     code = "forbidden"
     status = 403
+    signature_failure = True
 
 
 async def read_body(request: Request) -> bytes:

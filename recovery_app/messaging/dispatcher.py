@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from recovery_app.db import get_engine, session_scope
+from recovery_app.domain.accounts.office import prices_of
 from recovery_app.domain.compliance import guard
 from recovery_app.domain.compliance.suppression import is_suppressed, suppress
 from recovery_app.domain.leads import timeline
@@ -259,9 +260,8 @@ class Dispatcher:
     def _apply(
         self, session: Session, message_id: int, result: SendResult, stats: DispatchStats
     ) -> None:
-        settings = get_settings()
         now = self.clock()
-        message, lead, _tenant = _load(session, message_id)  # the tenant is for rescoring
+        message, lead, tenant = _load(session, message_id)
         message.provider, message.updated_at = result.provider, now
         if result.outcome in (Outcome.SENT, Outcome.SIMULATED):
             message.status = (
@@ -272,13 +272,14 @@ class Dispatcher:
             message.provider_id = result.provider_id or message.provider_id
             message.sent_at, message.next_attempt_at = now, None
             message.error_code = message.error_message = None
+            prices = prices_of(tenant)  # the office's, over the deployment's defaults
             if message.channel == Channel.SMS:
                 message.segments = sms_segments(message.body)
                 message.cost_microdollars = round(
-                    message.segments * settings.sms_price_per_segment * 1_000_000
+                    message.segments * prices["sms_segment_usd"] * 1_000_000
                 )
             else:
-                message.cost_microdollars = round(settings.email_price * 1_000_000)
+                message.cost_microdollars = round(prices["email_usd"] * 1_000_000)
             if lead is not None:
                 timeline.record_outbound(session, lead, message, now=now)
             stats.sent += 1

@@ -43,6 +43,7 @@ from recovery_app.models.system import (
     SchedulerLease,
     Suppression,
     WebhookEvent,
+    WebhookFailure,
 )
 from recovery_app.models.tenant import Tenant
 
@@ -84,5 +85,6 @@ __all__ = [
     "User",
     "UserSession",
     "WebhookEvent",
+    "WebhookFailure",
     "pk",
 ]

@@ -1,7 +1,7 @@
 """Tables that make the engine safe to retry: the webhook inbox, job windows, the scheduler
 lease and the audit trail."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -16,6 +16,21 @@ from recovery_app.models.base import (
     text_field,
     when_field,
 )
+
+
+class WebhookFailure(SQLModel, table=True):
+    """Webhook calls refused for a missing or wrong signature, counted per provider and day
+    (UTC): Settings shows them. A counter, not a row per call, so a flood cannot fill a table."""
+
+    __tablename__ = "webhook_failures"
+
+    id: int | None = id_field()
+    provider: str = str_field(32, nullable=False)
+    day: date = Field(nullable=False)
+    count: int = Field(default=0, nullable=False)
+    last_at: datetime = created_field()
+
+    __table_args__ = (UniqueConstraint("provider", "day", name="uq_webhook_failures_provider_day"),)
 
 
 class WebhookEvent(SQLModel, table=True):

@@ -60,6 +60,13 @@ def settings_page() -> rx.Component:
             width="100%",
         ),
         _section(
+            "Office",
+            routes.OFFICE,
+            "building-2",
+            "Time zone, quiet and business hours, sender, postal address, silence thresholds, "
+            "attribution window, prices; integrations and webhook addresses.",
+        ),
+        _section(
             "Lead handling",
             routes.LEAD_HANDLING,
             "route",
@@ -78,11 +85,6 @@ def settings_page() -> rx.Component:
             "API keys", routes.API_KEYS, "key-round", "Keys for the REST API and lead webhooks."
         ),
         _section("Audit log", routes.AUDIT, "scroll-text", "Who changed what, and when."),
-        rx.callout(
-            "Not built yet: sender numbers and email, quiet hours and integrations.",
-            icon="construction",
-            color_scheme="gray",
-        ),
         _jobs_card(),
         spacing="3",
         max_width="64rem",

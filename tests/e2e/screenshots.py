@@ -28,6 +28,7 @@ PAGES = (
     ("inbox", "/inbox", "#thread-total"),
     ("approvals", "/approvals", "#approve-all, #queue-empty"),
     ("triggers", "/settings/triggers", "#rule-name"),
+    ("office", "/settings/office", "#office-save"),
 )
 
 

@@ -50,7 +50,9 @@ from recovery_app.models import Lead, Tenant
 with session_scope() as s:
     tenant = s.execute(select(Tenant).where(Tenant.location_id == "harborview-austin")).scalar_one()
     now = datetime.now(UTC)
-    s.add(Lead(tenant_id=tenant.id, first_name="Callme", last_name="Now", phone="+15125550177",
+    taken = set(s.execute(select(Lead.phone).where(Lead.tenant_id == tenant.id)).scalars())
+    phone = next(p for n in range(9999) if (p := f"+1737555{n:04d}") not in taken)
+    s.add(Lead(tenant_id=tenant.id, first_name="Callme", last_name="Now", phone=phone,
                score=97, temperature="hot", status="engaged", created_at=now - timedelta(hours=1),
                last_inbound_at=now - timedelta(minutes=1), last_activity_at=now, updated_at=now))
 """

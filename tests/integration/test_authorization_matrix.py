@@ -1055,6 +1055,28 @@ async def test_scoring_handlers(world: World) -> None:
         assert s.get(Lead, world.leads["b"]).assigned_user_id == world.users["manager_1"]  # type: ignore[union-attr]
 
 
+async def test_office_settings_handlers(world: World) -> None:
+    """Only a manager opens and saves the office settings, and only their own office's."""
+    from recovery_app.models import Tenant
+    from recovery_app.states.office import OfficeState as S
+
+    outcomes = {
+        "anonymous": "sign_in",
+        "agent_a": "forbidden",
+        "agent_b": "forbidden",
+        "manager_1": "ok",
+        "manager_2": "ok",
+    }
+    for principal, expected in outcomes.items():
+        state = state_as(S, world.tokens[principal], "/settings/office")
+        assert await attempt(S.load, state) == expected, principal
+        form = dict(state.values) | {"sender_name": f"Renamed by {principal}"}
+        assert await attempt(S.save, state, form) == expected, principal
+    with session_scope() as s:
+        names = {t.name: t.sender_name for t in s.scalars(select(Tenant))}
+    assert names == {"Tenant One": "Renamed by manager_1", "Tenant Two": "Renamed by manager_2"}
+
+
 async def test_login_page_handler(world: World) -> None:
     for principal in PRINCIPALS:
         state = state_as(LoginState, world.tokens[principal], "/login", {"next": "/leads"})
@@ -1114,6 +1136,7 @@ COVERED = {
     "DashboardState": {"load", "tick"},
     "InboxState": {"load", "refresh", "set_agent_filter", "set_only_waiting", "go_to_page"},
     "ScoringState": {"load", "set_axis", "set_channel", "drill", "take"},
+    "OfficeState": {"load", "save"},
     "SilentLeadsState": {
         "load",
         "set_search",

@@ -1,0 +1,160 @@
+"""Settings -> Integrations: which providers this deployment is configured for, the webhook
+addresses to paste into Twilio, SendGrid and GoHighLevel, when each last called us for this
+office, and how many calls were refused for a bad or missing signature."""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from recovery_app.domain.accounts.permissions import require_manager
+from recovery_app.domain.accounts.schemas import Viewer
+from recovery_app.models import ApiKey, WebhookEvent, WebhookFailure
+from recovery_app.routes import API_PREFIX
+from recovery_app.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+FAILURE_DAYS = 7
+# The provider a refused webhook path belongs to (the path after /api/v1/webhooks/).
+PATH_PROVIDERS = {"twilio": "twilio", "sendgrid": "sendgrid", "ghl": "ghl", "leads": "leads"}
+
+
+@dataclass(frozen=True, slots=True)
+class Integration:
+    key: str
+    name: str
+    configured: bool
+    detail: str
+    # (what it is for, the address to paste)
+    urls: list[tuple[str, str]] = field(default_factory=list)
+    last_received_at: datetime | None = None
+    signature_failures: int = 0
+
+
+def provider_of_path(path: str) -> str | None:
+    """`/api/v1/webhooks/twilio/sms` -> "twilio"; None for anything not a webhook."""
+    prefix = f"{API_PREFIX}/webhooks/"
+    if not path.startswith(prefix):
+        return None
+    return PATH_PROVIDERS.get(path[len(prefix) :].split("/", 1)[0])
+
+
+def record_signature_failure(session: Session, *, provider: str, now: datetime) -> None:
+    """Count one refused call (one row per provider and day, incremented in place)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(WebhookFailure).values(
+        provider=provider, day=now.astimezone(UTC).date(), count=1, last_at=now
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["provider", "day"],
+            set_={"count": WebhookFailure.__table__.c.count + 1, "last_at": now},  # type: ignore[attr-defined]
+        )
+    )
+
+
+def integration_status(
+    session: Session, *, viewer: Viewer, now: datetime, settings: Settings | None = None
+) -> list[Integration]:
+    require_manager(viewer, "see the integrations")
+    settings = settings or get_settings()
+    base = f"{settings.app_base_url}{API_PREFIX}/webhooks"
+    last = dict(
+        session.execute(
+            select(col(WebhookEvent.provider), func.max(col(WebhookEvent.received_at)))
+            .where(col(WebhookEvent.tenant_id) == viewer.tenant_id)
+            .group_by(col(WebhookEvent.provider))
+        ).all()
+    )
+    failures = dict(
+        session.execute(
+            select(col(WebhookFailure.provider), func.sum(col(WebhookFailure.count)))
+            .where(col(WebhookFailure.day) >= (now - timedelta(days=FAILURE_DAYS)).date())
+            .group_by(col(WebhookFailure.provider))
+        ).all()
+    )
+    keys = session.execute(
+        select(func.count())
+        .select_from(ApiKey)
+        .where(col(ApiKey.tenant_id) == viewer.tenant_id, col(ApiKey.revoked_at).is_(None))
+    ).scalar_one()
+
+    def latest(*providers: str) -> datetime | None:
+        found = [last[p] for p in providers if last.get(p) is not None]
+        return max(found) if found else None
+
+    sender = "a messaging service" if settings.twilio_messaging_service_sid else "a number"
+    return [
+        Integration(
+            key="twilio",
+            name="Twilio (SMS)",
+            configured=settings.twilio_configured,
+            detail=(
+                f"Sending from {sender}; inbound texts, STOP/START and delivery receipts come "
+                "back through the two webhooks."
+                if settings.twilio_configured
+                else "Set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM_NUMBER (or "
+                "TWILIO_MESSAGING_SERVICE_SID). Until then texts stay in the outbox."
+            ),
+            urls=[
+                ("A message comes in (Messaging webhook)", f"{base}/twilio/sms"),
+                ("Status callback", f"{base}/twilio/status"),
+            ],
+            last_received_at=latest("twilio_sms", "twilio_status"),
+            signature_failures=int(failures.get("twilio") or 0),
+        ),
+        Integration(
+            key="sendgrid",
+            name="SendGrid (email)",
+            configured=settings.sendgrid_configured,
+            detail=(
+                "Sending email; opens, clicks, bounces and unsubscribes come back through the "
+                "event webhook"
+                + (" (signed)." if settings.sendgrid_webhook_public_key else " (unsigned).")
+                if settings.sendgrid_configured
+                else "Set SENDGRID_API_KEY and SENDGRID_FROM_EMAIL. Until then email stays in "
+                "the outbox."
+            ),
+            urls=[("Event webhook (all events)", f"{base}/sendgrid/events")],
+            last_received_at=latest("sendgrid"),
+            signature_failures=int(failures.get("sendgrid") or 0),
+        ),
+        Integration(
+            key="ghl",
+            name="GoHighLevel",
+            configured=bool(settings.ghl_webhook_public_key or settings.ghl_webhook_rsa_public_key),
+            detail="Contact and message webhooks create and update leads (signature checked).",
+            urls=[("Workflow webhook", f"{base}/ghl")],
+            last_received_at=latest("ghl"),
+            signature_failures=int(failures.get("ghl") or 0),
+        ),
+        Integration(
+            key="leads",
+            name="Web forms and other sources",
+            configured=bool(settings.lead_webhook_secret) or keys > 0,
+            detail=(
+                f"Post leads with an API key ({keys} active)"
+                + (" or signed with LEAD_WEBHOOK_SECRET." if settings.lead_webhook_secret else ".")
+            ),
+            urls=[("Lead intake", f"{base}/leads")],
+            last_received_at=latest("leads"),
+            signature_failures=int(failures.get("leads") or 0),
+        ),
+        Integration(
+            key="anthropic",
+            name="Anthropic (AI drafts)",
+            configured=bool(settings.anthropic_api_key),
+            detail=(
+                f"Drafting with {settings.anthropic_model or 'the default model'}; templates are "
+                "the fallback."
+                if settings.anthropic_api_key
+                else "Set ANTHROPIC_API_KEY to personalise campaign steps; until then the "
+                "templates are sent as written."
+            ),
+        ),
+    ]
