@@ -22,6 +22,7 @@ from recovery_app.pages import (  # noqa: F401
     login,
     office,
     review,
+    roi,
     scoring,
     settings,
     silent_leads,
@@ -50,6 +51,7 @@ def index() -> rx.Component:
 
 app = rx.App(
     api_transformer=create_api(),
+    stylesheets=["/contrast.css"],
     backend_exception_handler=_backend_exception_handler,
 )
 app.register_lifespan_task(embedded_scheduler)

@@ -1,7 +1,7 @@
 """REST API under /api/v1/recovery (Bearer API key). Manager keys see the tenant; agent keys
 see their own leads. A lead outside the caller's view answers 404, never someone else's data."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
@@ -9,16 +9,21 @@ from fastapi import APIRouter, Header, Query, Response
 from recovery_app.api.deps import ApiViewer
 from recovery_app.api.schemas import (
     ActivityOut,
+    AnalyticsOut,
     CampaignListOut,
     CampaignOut,
+    CohortOut,
+    DaySpeedOut,
     LeadDetailOut,
     LeadListOut,
     LeadOut,
     MessageOut,
+    RevenueSliceOut,
     TriggerIn,
     TriggerOut,
 )
 from recovery_app.db import session_scope
+from recovery_app.domain.analytics import roi
 from recovery_app.domain.campaigns import recovery
 from recovery_app.domain.campaigns import service as campaigns
 from recovery_app.domain.campaigns.schemas import CampaignIn, CampaignPatch
@@ -144,3 +149,84 @@ def delete_campaign(campaign_id: int, viewer: ApiViewer) -> Response:
     with session_scope() as session:
         campaigns.archive(session, viewer=viewer, campaign_id=campaign_id, now=datetime.now(UTC))
     return Response(status_code=204)
+
+
+def _slices(slices: list[roi.Slice]) -> list[RevenueSliceOut]:
+    return [
+        RevenueSliceOut(
+            key=s.key,
+            label=s.label,
+            deals=s.deals,
+            revenue_cents=s.revenue_cents,
+            sent=s.sent,
+            cost_microdollars=s.cost_microdollars,
+            roi=None if s.roi is None else round(s.roi, 3),
+        )
+        for s in slices
+    ]
+
+
+def _cohort(cohort: roi.Cohort | None) -> CohortOut | None:
+    if cohort is None:
+        return None
+    return CohortOut(
+        start=cohort.start,
+        end=cohort.end,
+        went_silent=cohort.went_silent,
+        recovered=cohort.recovered,
+        rate=cohort.rate,
+    )
+
+
+@router.get(
+    "/analytics",
+    response_model=AnalyticsOut,
+    summary="Funnel, recovery rate, response times and ROI by campaign/channel (manager keys)",
+)
+def analytics(
+    viewer: ApiViewer,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+    model: Annotated[str, Query(pattern="^(first_touch|last_touch|linear)$")] = "last_touch",
+) -> AnalyticsOut:
+    """Local days of the office, `from`..`to` inclusive (default: the last 30 days)."""
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        today = roi.office_clock(session, viewer=viewer, now=now).date()
+        period = roi.Period(start or (end or today) - timedelta(days=29), end or today)
+        report = roi.report(session, viewer=viewer, period=period, model=model, now=now)
+        moved = roi.flow(session, viewer=viewer, period=period)
+    costs = report.costs
+    return AnalyticsOut(
+        start=period.start,
+        end=period.end,
+        model=model,
+        attribution_window_days=report.window_days,
+        funnel=moved.counts,
+        recovery_rate=moved.recovery_rate,
+        response_times=[
+            DaySpeedOut(day=day, speed_p50_seconds=p50, speed_p90_seconds=p90)
+            for day, p50, p90 in moved.speeds
+        ],
+        revenue_cents=report.revenue_cents,
+        deals=report.deals,
+        closed_revenue_cents=report.closed_revenue_cents,
+        closed_deals=report.closed_deals,
+        costs_microdollars={
+            "sms": costs.sms_microdollars,
+            "email": costs.email_microdollars,
+            "ai": costs.ai_microdollars,
+            "agent_time": costs.agent_microdollars,
+            "lead_sources": costs.source_microdollars,
+            "total": costs.total_microdollars,
+        },
+        roi=None if report.roi is None else round(report.roi, 3),
+        cost_per_recovered_cents=report.cost_per_recovered_cents,
+        go_live=report.before_after.go_live,
+        before_go_live=_cohort(report.before_after.before),
+        after_go_live=_cohort(report.before_after.after),
+        by_campaign=_slices(report.by_campaign),
+        by_channel=_slices(report.by_channel),
+        by_source=_slices(report.by_source),
+        by_agent=_slices(report.by_agent),
+    )

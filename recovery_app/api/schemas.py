@@ -1,6 +1,6 @@
 """JSON shapes of the REST API (they are also its OpenAPI schema)."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -198,3 +198,54 @@ class TriggerOut(BaseModel):
     status: str | None
     hold_reason: str | None
     drafted_by: str | None
+
+
+class RevenueSliceOut(BaseModel):
+    key: str
+    label: str
+    deals: float
+    revenue_cents: int
+    sent: int | None = None
+    cost_microdollars: int | None = None
+    roi: float | None = None
+
+
+class DaySpeedOut(BaseModel):
+    day: date
+    speed_p50_seconds: int | None
+    speed_p90_seconds: int | None
+
+
+class CohortOut(BaseModel):
+    start: date
+    end: date
+    went_silent: int
+    recovered: int
+    rate: float | None
+
+
+class AnalyticsOut(BaseModel):
+    """`funnel`: what moved through the office in the range (from the daily rollup);
+    `roi`: recovered revenue against cost under the attribution `model`."""
+
+    start: date
+    end: date
+    model: str
+    attribution_window_days: int
+    funnel: dict[str, int]
+    recovery_rate: float | None
+    response_times: list[DaySpeedOut]
+    revenue_cents: int
+    deals: int
+    closed_revenue_cents: int
+    closed_deals: int
+    costs_microdollars: dict[str, int]
+    roi: float | None
+    cost_per_recovered_cents: int | None
+    before_go_live: CohortOut | None
+    after_go_live: CohortOut | None
+    go_live: date | None
+    by_campaign: list[RevenueSliceOut]
+    by_channel: list[RevenueSliceOut]
+    by_source: list[RevenueSliceOut]
+    by_agent: list[RevenueSliceOut]

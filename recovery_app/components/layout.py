@@ -215,7 +215,7 @@ def header() -> rx.Component:
             display=rx.breakpoints(initial="none", sm="flex"),
         ),
         sign_out_form(),
-        rx.color_mode.button(variant="ghost"),
+        rx.color_mode.button(variant="ghost", aria_label="Switch between light and dark"),
         width="100%",
         align="center",
         spacing=rx.breakpoints(initial="2", sm="4"),

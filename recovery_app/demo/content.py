@@ -156,6 +156,8 @@ SOURCES: tuple[tuple[str, float], ...] = (
     ("open_house", 0.12),
     ("referral", 0.12),
 )
+# What a lead of a paid source costs a brokerage (portal referral fees, ad spend), for ROI.
+SOURCE_COSTS_USD: dict[str, float] = {"portal": 35.0, "web_form": 6.0, "ghl": 4.0}
 
 FIRST_NAMES: tuple[str, ...] = (
     "James",

@@ -212,6 +212,9 @@ def _create_office(
         silence_overrides={"hot": 4, "warm": 24},
         created_at=now - timedelta(days=130),
     )
+    tenant.preferences = dict(tenant.preferences or {}) | {
+        "roi": {"go_live_on": None, "source_costs": dict(content.SOURCE_COSTS_USD)}
+    }
     install_default_rules(session, tenant.id, now=now)  # type: ignore[arg-type]
     people = [(office.manager, Role.MANAGER), *((a, Role.AGENT) for a in office.agents)]
     agents: list[tuple[int, str, int]] = []

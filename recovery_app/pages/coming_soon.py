@@ -18,8 +18,3 @@ def _coming_soon(title: str, what: str) -> rx.Component:
 @page(route=routes.CAMPAIGNS, title="Campaigns", on_load=SessionState.load_manager_frame)
 def campaigns_page() -> rx.Component:
     return _coming_soon("Campaigns", "the campaign wizard and per-campaign performance.")
-
-
-@page(route=routes.ROI, title="ROI", on_load=SessionState.load_manager_frame)
-def roi_page() -> rx.Component:
-    return _coming_soon("ROI", "revenue recovered against message, AI and agent-time costs.")

@@ -4,21 +4,9 @@ agent's numbers (managers) and what just happened - live while the page is open.
 import reflex as rx
 
 from recovery_app import routes
+from recovery_app.components.figures import figure_card
 from recovery_app.components.layout import page
-from recovery_app.states.dashboard import TICK_MS, AgentRow, Card, DashboardState, FeedRow
-
-
-def _card(card: Card) -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.text(card["label"], size="2", color_scheme="gray"),
-            rx.heading(card["value"], size="7", class_name="figure-value"),
-            rx.text(card["hint"], size="1", color_scheme="gray"),
-            spacing="1",
-        ),
-        id=card["id"],
-        class_name="figure-card",
-    )
+from recovery_app.states.dashboard import TICK_MS, AgentRow, DashboardState, FeedRow
 
 
 def _agent_row(row: AgentRow) -> rx.Component:
@@ -56,7 +44,7 @@ def dashboard_page() -> rx.Component:
         # The browser drives the updates: no server loop outlives the page.
         rx.moment(interval=TICK_MS, on_change=DashboardState.tick, display="none"),
         rx.grid(
-            rx.foreach(DashboardState.cards, _card),
+            rx.foreach(DashboardState.cards, lambda card: figure_card(card)),
             columns=rx.breakpoints(initial="2", md="4"),
             spacing="3",
             width="100%",

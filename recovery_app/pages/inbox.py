@@ -57,6 +57,7 @@ def inbox_page() -> rx.Component:
                     checked=InboxState.only_waiting,
                     on_change=InboxState.set_only_waiting,
                     id="only-waiting",
+                    aria_label="Only waiting for us",
                 ),
                 rx.text("Only waiting for us", size="2"),
                 align="center",

@@ -213,7 +213,7 @@ def _composer() -> rx.Component:
         ),
         rx.card(
             rx.vstack(
-                rx.heading("Note or call", size="3"),
+                rx.heading("Note, call or deal", size="3"),
                 rx.form(
                     rx.hstack(
                         rx.input(
@@ -247,6 +247,43 @@ def _composer() -> rx.Component:
                     reset_on_submit=True,
                     width="100%",
                 ),
+                # A deal closed: the lead converts and ROI counts its value.
+                rx.cond(
+                    LeadDetailState.status != "converted",
+                    rx.form(
+                        rx.hstack(
+                            rx.input(
+                                name="value",
+                                placeholder="Deal value, $",
+                                type="number",
+                                min="0",
+                                step="0.01",
+                                width="9rem",
+                                id="deal-value",
+                                aria_label="Deal value in dollars",
+                            ),
+                            rx.input(
+                                name="closed_on",
+                                type="date",
+                                width="10rem",
+                                id="deal-date",
+                                aria_label="Closed on (today when empty)",
+                            ),
+                            rx.button(
+                                "Mark converted",
+                                type="submit",
+                                variant="soft",
+                                color_scheme="jade",
+                                id="deal-save",
+                            ),
+                            width="100%",
+                            wrap="wrap",
+                        ),
+                        on_submit=LeadDetailState.record_deal,
+                        reset_on_submit=True,
+                        width="100%",
+                    ),
+                ),
                 spacing="2",
                 width="100%",
             ),
@@ -259,10 +296,29 @@ def _composer() -> rx.Component:
 
 @page(route=routes.LEADS + "/[lead_id]", title="Lead", on_load=LeadDetailState.load)
 def lead_detail_page() -> rx.Component:
-    return rx.vstack(
-        rx.link(
-            rx.hstack(rx.icon("arrow-left", size=14), "Leads", align="center"), href=routes.LEADS
+    back = rx.link(
+        rx.hstack(rx.icon("arrow-left", size=14), "Leads", align="center"), href=routes.LEADS
+    )
+    return rx.cond(
+        LeadDetailState.missing,
+        rx.vstack(
+            back,
+            rx.callout(
+                "No such lead - or it is another agent's. Leads you can open are on the "
+                "Leads page.",
+                icon="search_x",
+                color_scheme="gray",
+                id="lead-missing",
+            ),
+            spacing="4",
         ),
+        _lead(back),
+    )
+
+
+def _lead(back: rx.Component) -> rx.Component:
+    return rx.vstack(
+        back,
         rx.hstack(
             rx.heading(LeadDetailState.lead_name, size="6", id="lead-title"),
             status_badge(LeadDetailState.status),

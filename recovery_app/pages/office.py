@@ -19,6 +19,8 @@ def _input(name: str, label: str, hint: str = "", **props) -> rx.Component:
             name=name,
             default_value=S.values.get(name, ""),
             id=f"office-{name}",
+            # Radix's text-as-label does not carry `for`, so the field names itself.
+            aria_label=label,
             color_scheme=rx.cond(S.problems.contains(name), "red", "gray"),
             width="100%",
             **props,

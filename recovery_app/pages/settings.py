@@ -53,6 +53,7 @@ def settings_page() -> rx.Component:
                     checked=SettingsState.agent_pool_visible,
                     on_change=SettingsState.set_agent_pool_visible,
                     id="agent-pool",
+                    aria_label="Agents see unassigned leads",
                 ),
                 align="center",
                 width="100%",

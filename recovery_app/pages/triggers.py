@@ -23,7 +23,8 @@ ACTIONS = [
 
 
 def _field(label: str, control: rx.Component) -> rx.Component:
-    return rx.vstack(rx.text(label, size="2"), control, spacing="1")
+    # A <label> around text and control names the control for screen readers.
+    return rx.el.label(rx.vstack(rx.text(label, size="2"), control, spacing="1"))
 
 
 def _select(items: list[tuple[str, str]], value, on_change, id: str) -> rx.Component:
@@ -132,6 +133,7 @@ def _rule_row(rule: RuleRow) -> rx.Component:
             rx.switch(
                 checked=rule["enabled"],
                 on_change=lambda on: TriggersState.set_enabled(rule["id"], on),
+                aria_label="Rule on: " + rule["name"],
             )
         ),
         rx.table.cell(rx.text(rule["name"], weight="medium")),

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import reflex as rx
 
 from recovery_app import routes
+from recovery_app.components.figures import FigureCard
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.metrics import dashboard
 from recovery_app.states.formatting import relative_time
@@ -25,11 +26,7 @@ from recovery_app.states.session import SessionState
 TICK_MS = 1500
 
 
-class Card(TypedDict):
-    id: str
-    label: str
-    value: str
-    hint: str
+Card = FigureCard
 
 
 class AgentRow(TypedDict):

@@ -9,13 +9,14 @@ import plotly.graph_objects as go
 import reflex as rx
 
 from recovery_app import routes
+from recovery_app.domain.analytics import conversions
 from recovery_app.domain.campaigns import recovery
 from recovery_app.domain.campaigns import service as campaigns
 from recovery_app.domain.campaigns.silence import silence_reason
 from recovery_app.domain.leads import conversation, privacy
 from recovery_app.domain.leads import service as leads
 from recovery_app.domain.routing import service as routing
-from recovery_app.errors import ValidationFailed
+from recovery_app.errors import NotFound, ValidationFailed
 from recovery_app.models import Channel
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import (
@@ -98,6 +99,8 @@ class LeadDetailState(SessionState):
     timeline: list[TimelineRow] = []
     messages: list[MessageRow] = []
     found: bool = False
+    # The lead does not exist or is not the viewer's: the page says so instead.
+    missing: bool = False
     # Received -> first response accepted by the provider -> delivered -> first human touch.
     speed: list[SpeedRow] = []
     claimable: bool = False
@@ -123,11 +126,16 @@ class LeadDetailState(SessionState):
     async def load(self):
         viewer = await self._viewer()
         lead_id = self._lead_id()
-        detail = await in_session(
-            lambda s: leads.get_lead_detail(s, viewer=viewer, lead_id=lead_id)
-        )
+        try:
+            detail = await in_session(
+                lambda s: leads.get_lead_detail(s, viewer=viewer, lead_id=lead_id)
+            )
+        except NotFound:
+            # Nothing of the previously shown lead (or a composer) stays on the page.
+            self.found, self.missing = False, True
+            raise
         lead, now = detail.lead, datetime.now(UTC)
-        self.found = True
+        self.found, self.missing = True, False
         self.lead_name = f"{lead.first_name} {lead.last_name}".strip()
         self.email = lead.email or ""
         self.phone = display_phone(lead.phone)
@@ -281,6 +289,30 @@ class LeadDetailState(SessionState):
             )
         )
         return [LeadDetailState.load, rx.toast.success("Call logged.")]
+
+    @rx.event
+    async def record_deal(self, form: dict):
+        """The lead closed: record the deal's value (and day, today when left empty)."""
+        viewer, lead_id, now = await self._viewer(), self._lead_id(), datetime.now(UTC)
+        raw = str(form.get("value", "")).replace("$", "").replace(",", "").strip()
+        try:
+            cents = round(float(raw) * 100)
+        except (ValueError, OverflowError):
+            return rx.toast.error("Enter the deal's value in dollars.")
+        day = str(form.get("closed_on", "")).strip()
+        closed_at = now
+        if day:
+            try:
+                # Noon on that day in UTC: the day as typed, whatever the browser's zone.
+                closed_at = min(now, datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC))
+            except ValueError:
+                return rx.toast.error("Pick the day the deal closed.")
+        await in_session(
+            lambda s: conversions.record_conversion(
+                s, viewer=viewer, lead_id=lead_id, value_cents=cents, closed_at=closed_at, now=now
+            )
+        )
+        return [LeadDetailState.load, rx.toast.success(f"Converted: ${cents / 100:,.2f}.")]
 
     @rx.event
     async def claim(self):

@@ -29,6 +29,7 @@ PAGES = (
     ("approvals", "/approvals", "#approve-all, #queue-empty"),
     ("triggers", "/settings/triggers", "#rule-name"),
     ("office", "/settings/office", "#office-save"),
+    ("roi", "/roi?model=linear", "#trend-chart .main-svg, #trend-chart svg"),
 )
 
 

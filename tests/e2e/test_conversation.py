@@ -26,7 +26,8 @@ with session_scope() as s:
     agent = s.execute(select(User).where(User.email == sys.argv[1])).scalar_one()
     lead = s.execute(
         select(Lead).where(Lead.assigned_user_id == agent.id, Lead.consent_sms.is_(True),
-                           Lead.opted_out_sms.is_(False), Lead.phone.is_not(None),
+                           Lead.opted_out_sms.is_(False), Lead.consent_sms.is_(True),
+                           Lead.phone.is_not(None),
                            Lead.status.not_in(["converted", "lost"]))
         .order_by(Lead.id.desc()).limit(1)
     ).scalar_one()
@@ -80,3 +81,55 @@ def test_agent_writes_notes_and_sees_the_reply_arrive(app: DemoApp, page: Page) 
     expect(page.locator(".message-row").filter(has_text="Is the yard fenced?")).to_be_visible(
         timeout=8_000
     )
+
+
+# A lead of the agent's that never wrote to us, moved to a time zone where it is night now:
+# a text to it must wait for the morning, and the page must say so.
+NIGHT_LEAD = """
+import json, sys
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+from sqlalchemy import select
+from recovery_app.db import session_scope
+from recovery_app.models import Lead, User
+
+zones = ["Pacific/Honolulu", "America/Los_Angeles", "America/Chicago", "America/New_York",
+         "Europe/London", "Europe/Berlin", "Asia/Dubai", "Asia/Kolkata", "Asia/Tokyo",
+         "Australia/Sydney", "Pacific/Auckland"]
+now = datetime.now(UTC)
+# 22:00-07:00 local, well inside anyone's quiet hours (the law's are 21:00-08:00).
+zone = next(z for z in zones if not 7 <= now.astimezone(ZoneInfo(z)).hour < 22)
+with session_scope() as s:
+    agent = s.execute(select(User).where(User.email == sys.argv[1])).scalar_one()
+    lead = s.execute(
+        select(Lead).where(Lead.assigned_user_id == agent.id, Lead.last_inbound_at.is_(None),
+                           Lead.opted_out_sms.is_(False), Lead.consent_sms.is_(True),
+                           Lead.phone.is_not(None),
+                           Lead.status.not_in(["converted", "lost"]))
+        .order_by(Lead.id).limit(1)
+    ).scalar_one()
+    lead.timezone = zone
+    print(json.dumps({"id": lead.id, "zone": zone}))
+"""
+
+
+def test_a_text_in_quiet_hours_waits_and_says_why(app: DemoApp, page: Page) -> None:
+    agent = app.account("agent")
+    picked = json.loads(run_python(app.env, NIGHT_LEAD, agent.email).strip().splitlines()[-1])
+    sign_in(page, app, agent, path=f"/leads/{picked['id']}")
+    expect(page.locator("#lead-title")).to_have_text(re.compile(r"\S"))
+    page.locator("#compose-body").fill("Hi! Quick question about the listing.")
+    page.locator("#compose-send").click()
+    result = page.locator("#compose-result")
+    expect(result).to_have_text(re.compile(r"^Queued, but held: .*quiet hours", re.IGNORECASE))
+    expect(result).to_contain_text(picked["zone"])
+
+
+def test_an_agent_cannot_open_another_agents_lead(app: DemoApp, page: Page) -> None:
+    mine, theirs = app.account("agent", index=0), app.account("agent", index=1)
+    other = json.loads(run_python(app.env, PICK, theirs.email).strip().splitlines()[-1])
+    sign_in(page, app, mine, path=f"/leads/{other['id']}")
+    expect(page.get_by_text("No such lead.")).to_be_visible()
+    expect(page.locator("#lead-missing")).to_be_visible()
+    expect(page.locator("#compose-body")).to_have_count(0)
+    expect(page.locator("#lead-title")).to_have_count(0)

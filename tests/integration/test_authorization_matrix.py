@@ -112,6 +112,16 @@ def outcome(exc: BaseException | None) -> str:
     raise exc
 
 
+# What a handler of a managers-only page answers each principal (their own office's data).
+MANAGERS_ONLY = {
+    "anonymous": "sign_in",
+    "agent_a": "forbidden",
+    "agent_b": "forbidden",
+    "manager_1": "ok",
+    "manager_2": "ok",
+}
+
+
 async def attempt(handler: Any, state: Any, *args: Any) -> str:
     try:
         await call(handler, state, *args)
@@ -174,6 +184,7 @@ def test_every_rest_route_is_in_the_matrix() -> None:
         "/api/v1/recovery/reviews/{review_id}/reject",
         "/api/v1/recovery/reviews/approve-all",
         "/api/v1/exports/leads.csv",  # test_lead_csv_export
+        "/api/v1/recovery/analytics",  # test_analytics_route
         "/api/v1/webhooks/leads",  # API key (or the shared HMAC secret): test_lead_intake_by_key
     }
 
@@ -182,6 +193,37 @@ def bearer(world: World, principal: str) -> dict[str, str]:
     """The principal's API key as a request header (none for the anonymous)."""
     key = world.keys[principal]
     return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def test_analytics_route(world: World) -> None:
+    """Analytics are the office's: manager keys get their own tenant's, agent keys 403."""
+    from recovery_app.models import Conversion
+
+    with session_scope() as s:
+        s.add(
+            Conversion(
+                tenant_id=s.get(Lead, world.leads["t2"]).tenant_id,  # type: ignore[union-attr]
+                lead_id=world.leads["t2"],
+                value_cents=5000_00,
+                closed_at=datetime.now(UTC),
+            )
+        )
+    client = TestClient(create_api())
+    expected = {
+        "anonymous": 401,
+        "agent_a": 403,
+        "agent_b": 403,
+        "manager_1": 200,
+        "manager_2": 200,
+    }
+    for principal, status in expected.items():
+        answer = client.get(
+            "/api/v1/recovery/analytics?model=linear", headers=bearer(world, principal)
+        )
+        assert answer.status_code == status, (principal, answer.text)
+        if status == 200:
+            closed = answer.json()["closed_revenue_cents"]
+            assert closed == (5000_00 if principal == "manager_2" else 0), principal
 
 
 def test_campaign_routes(world: World) -> None:
@@ -1060,14 +1102,7 @@ async def test_office_settings_handlers(world: World) -> None:
     from recovery_app.models import Tenant
     from recovery_app.states.office import OfficeState as S
 
-    outcomes = {
-        "anonymous": "sign_in",
-        "agent_a": "forbidden",
-        "agent_b": "forbidden",
-        "manager_1": "ok",
-        "manager_2": "ok",
-    }
-    for principal, expected in outcomes.items():
+    for principal, expected in MANAGERS_ONLY.items():
         state = state_as(S, world.tokens[principal], "/settings/office")
         assert await attempt(S.load, state) == expected, principal
         form = dict(state.values) | {"sender_name": f"Renamed by {principal}"}
@@ -1075,6 +1110,57 @@ async def test_office_settings_handlers(world: World) -> None:
     with session_scope() as s:
         names = {t.name: t.sender_name for t in s.scalars(select(Tenant))}
     assert names == {"Tenant One": "Renamed by manager_1", "Tenant Two": "Renamed by manager_2"}
+
+
+async def test_recording_a_deal(world: World) -> None:
+    """A deal can be recorded only on a lead the principal sees; the first one converts it."""
+    from recovery_app.models import Conversion
+
+    for principal in PRINCIPALS:
+        for name in ("a", "b", "t2"):
+            lead_id = world.leads[name]
+            state = state_as(LeadDetailState, world.tokens[principal], f"/leads/{lead_id}")
+            visible = lead_id in world.visible(principal)
+            expected = "sign_in" if principal == "anonymous" else "ok" if visible else "not_found"
+            if visible and principal in ("manager_1",):
+                expected = "Conflict"  # agent A and B converted their own leads first
+            deal = {"value": "1200", "closed_on": ""}
+            assert await attempt(LeadDetailState.record_deal, state, deal) == expected, (
+                principal,
+                name,
+            )
+    with session_scope() as s:
+        deals = s.execute(select(Conversion.lead_id, Conversion.recorded_by_user_id)).all()
+    assert sorted(deals) == sorted(
+        [
+            (world.leads["a"], world.users["agent_a"]),
+            (world.leads["b"], world.users["agent_b"]),
+            (world.leads["t2"], world.users["manager_2"]),
+        ]
+    )
+
+
+async def test_roi_handlers(world: World) -> None:
+    """Only managers open ROI, export it and change how it is counted - for their own office."""
+    from recovery_app.models import Tenant
+    from recovery_app.states.roi import RoiState as S
+
+    for principal, expected in MANAGERS_ONLY.items():
+        state = state_as(S, world.tokens[principal], "/roi", {"model": "linear"})
+        assert await attempt(S.load, state) == expected, principal
+        assert await attempt(S.pick_preset, state, "90d") == expected, principal
+        assert await attempt(S.set_model, state, "first_touch") == expected, principal
+        range_form = {"from": "2026-01-01", "to": "2026-03-31"}
+        assert await attempt(S.set_range, state, range_form) == expected, principal
+        assert await attempt(S.export, state, "campaigns") == expected, principal
+        form = {"go_live_on": "2026-06-01", f"cost:{principal}": "12.5"}
+        assert await attempt(S.save_settings, state, form) == expected, principal
+    with session_scope() as s:
+        saved = {t.name: (t.preferences or {}).get("roi") for t in s.scalars(select(Tenant))}
+    assert saved == {
+        "Tenant One": {"go_live_on": "2026-06-01", "source_costs": {"manager_1": 12.5}},
+        "Tenant Two": {"go_live_on": "2026-06-01", "source_costs": {"manager_2": 12.5}},
+    }
 
 
 async def test_login_page_handler(world: World) -> None:
@@ -1125,6 +1211,7 @@ COVERED = {
         "send_message",
         "add_note",
         "log_call",
+        "record_deal",
         "refresh",
     },
     "TeamState": {"load", "add_member", "save_member", "set_active", "reset_password"},
@@ -1137,6 +1224,7 @@ COVERED = {
     "InboxState": {"load", "refresh", "set_agent_filter", "set_only_waiting", "go_to_page"},
     "ScoringState": {"load", "set_axis", "set_channel", "drill", "take"},
     "OfficeState": {"load", "save"},
+    "RoiState": {"load", "pick_preset", "set_model", "set_range", "export", "save_settings"},
     "SilentLeadsState": {
         "load",
         "set_search",

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -131,3 +131,39 @@ def test_missing_or_wrong_keys_are_401(api, header) -> None:
     client.headers.pop("Authorization")
     response = client.get("/api/v1/recovery/leads", headers=headers)
     assert response.status_code == 401 and response.json()["error"]["code"] == "unauthenticated"
+
+
+def test_analytics_covers_a_range_and_refuses_bad_ones(api) -> None:
+    client, _, _ = api
+    with session_scope() as s:
+        from sqlalchemy import select
+
+        from recovery_app.models import DailyMetric, Lead
+
+        tenant_id = s.execute(select(Lead.tenant_id).limit(1)).scalar_one()
+        for day, silent, recovered, p50 in (("2026-10-03", 4, 1, 40), ("2026-10-04", 6, 3, 70)):
+            s.add(
+                DailyMetric(
+                    tenant_id=tenant_id,
+                    day=date.fromisoformat(day),
+                    leads_new=10,
+                    went_silent=silent,
+                    recovered=recovered,
+                    speed_p50_seconds=p50,
+                )
+            )
+    answer = client.get("/api/v1/recovery/analytics?from=2026-10-01&to=2026-10-31&model=linear")
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["start"], body["end"], body["model"]) == ("2026-10-01", "2026-10-31", "linear")
+    assert body["funnel"]["leads_new"] == 20 and body["funnel"]["recovered"] == 4
+    assert body["recovery_rate"] == pytest.approx(0.4)
+    assert [d["speed_p50_seconds"] for d in body["response_times"]] == [40, 70]
+    assert body["costs_microdollars"]["total"] == 0 and body["roi"] is None
+    for query in (
+        "from=2026-10-31&to=2026-10-01",
+        "model=u_shaped",
+        "from=yesterday",
+        "from=2024-01-01&to=2026-01-01",
+    ):
+        assert client.get(f"/api/v1/recovery/analytics?{query}").status_code in (400, 422), query
