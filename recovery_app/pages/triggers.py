@@ -83,8 +83,10 @@ def _rule_form() -> rx.Component:
                         ),
                         (
                             "alert_agent",
-                            _field(
-                                "By",
+                            # Several checkboxes, each labelled by its own text: a group,
+                            # not one <label> (that would name every box "By In app SMS...").
+                            rx.vstack(
+                                rx.text("By", size="2"),
                                 rx.hstack(
                                     rx.checkbox(
                                         "In app", name="channel_in_app", default_checked=True
@@ -92,6 +94,9 @@ def _rule_form() -> rx.Component:
                                     rx.checkbox("SMS", name="channel_sms"),
                                     rx.checkbox("Email", name="channel_email"),
                                 ),
+                                spacing="1",
+                                role="group",
+                                aria_label="Alert by",
                             ),
                         ),
                         (
