@@ -6,6 +6,7 @@ those into database ids after each bulk insert.
 """
 
 import functools
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
@@ -89,12 +90,17 @@ class StoryTeller:
             if number not in self.used_phones:
                 self.used_phones.add(number)
                 return number
-        # A crowded market: fall back to the whole list of area codes.
-        while True:
-            number = f"+1{rng.choice(content.OTHER_AREA_CODES)}555{rng.randrange(10_000):04d}"
+        # A crowded market: the whole list of area codes, and past about 300,000 leads an
+        # office (when the 555 exchanges run out) any exchange, so large benchmark seeds end.
+        for attempt in itertools.count():
+            exchange = "555" if attempt < 50 else str(rng.randrange(200, 1000))
+            number = (
+                f"+1{rng.choice(content.OTHER_AREA_CODES)}{exchange}{rng.randrange(10_000):04d}"
+            )
             if number not in self.used_phones:
                 self.used_phones.add(number)
                 return number
+        raise AssertionError("unreachable")
 
     def _email(self, first: str, last: str) -> str:
         rng = self.rng

@@ -61,8 +61,8 @@ def test_a_recorded_deal_counts_and_the_range_model_and_exports_work(
     expect(page.locator("#deal-save")).to_have_count(0)
 
     page.goto(f"{app.url}/roi?model=last_touch")
-    expect(page.locator("#fig-revenue")).to_contain_text(" deals ")
-    assert deals(page) == before + 1
+    # The page shows the figures it had until its load answers: wait for the new count.
+    expect(page.locator("#fig-revenue")).to_contain_text(f"{before + 1} of ")
 
     # A custom range that ends before the deal: it is gone, and the URL says which range.
     page.locator("#range-from").fill("2026-01-01")
@@ -70,7 +70,7 @@ def test_a_recorded_deal_counts_and_the_range_model_and_exports_work(
     page.locator("#range-apply").click()
     expect(page.locator("#period")).to_contain_text("Jan 01, 2026 - Jan 31, 2026 (31 days)")
     expect(page).to_have_url(re.compile(r"from=2026-01-01&to=2026-01-31"))
-    assert deals(page) == 0
+    expect(page.locator("#fig-revenue")).to_contain_text("0 of 0 deals")
 
     page.locator("#range-preset").click()
     page.get_by_role("option", name="Last 90 days").click()
