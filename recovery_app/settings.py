@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     ghl_webhook_public_key: str | None = GHL_PUBLISHED_KEY
     ghl_webhook_rsa_public_key: str | None = None
 
+    # Calendly webhook signing key (Calendly-Webhook-Signature); unset: the Calendly webhook
+    # answers 503 and nothing from Calendly is accepted.
+    calendly_webhook_signing_key: str | None = Field(default=None, repr=False)
+
     anthropic_api_key: str | None = Field(default=None, repr=False)
     anthropic_base_url: str | None = None
     anthropic_model: str | None = None
@@ -134,6 +138,11 @@ class Settings(BaseSettings):
             msg = "must be an http:// or https:// URL"
             raise ValueError(msg)
         return value.rstrip("/")
+
+    @field_validator("calendly_webhook_signing_key")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return (value or "").strip() or None
 
     @field_validator("anthropic_base_url")
     @classmethod

@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from recovery_app.api import (
     auth,
+    calendly,
     exports,
     health,
     intake,
@@ -34,6 +35,7 @@ def create_api() -> FastAPI:
     api.include_router(exports.router, prefix=API_PREFIX)
     api.include_router(webhooks.router, prefix=API_PREFIX)
     api.include_router(intake.router, prefix=API_PREFIX)
+    api.include_router(calendly.router, prefix=API_PREFIX)
     # Outside /api/v1: the link sits in every email and must stay short and stable.
     api.include_router(unsubscribe.router)
     return api

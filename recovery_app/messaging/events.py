@@ -1,5 +1,6 @@
 """What provider events mean for messages and leads: inbound texts (replies, STOP/START/HELP,
-free-text opt-outs), Twilio delivery statuses and SendGrid email events."""
+free-text opt-outs), Twilio delivery statuses and SendGrid email events (GoHighLevel and
+Calendly events are handled by their modules in domain/leads)."""
 
 import json
 import re
@@ -342,9 +343,16 @@ def _ghl(session: Session, event: WebhookEvent, now: datetime) -> None:
     ghl.handle(session, event, now)
 
 
+def _calendly(session: Session, event: WebhookEvent, now: datetime) -> None:
+    from recovery_app.domain.leads import calendly
+
+    calendly.handle(session, event, now)
+
+
 HANDLERS: dict[str, Handler] = {
     "twilio_sms": twilio_inbound,
     "twilio_status": twilio_status,
     "sendgrid": sendgrid_event,
     "ghl": _ghl,
+    "calendly": _calendly,
 }

@@ -25,6 +25,8 @@ class User(SQLModel, table=True):
     email: str = str_field(254, nullable=False)
     full_name: str = str_field(200, "", nullable=False)
     phone: str | None = str_field(20)
+    # The agent's scheduling page (https, e.g. Calendly): the `{{booking_link}}` of their leads.
+    booking_url: str | None = str_field(500)
     password_hash: str | None = str_field(255)
     role: Role = str_field(16, Role.AGENT, nullable=False)
     # How many open leads routing may give this agent at most.

@@ -93,6 +93,10 @@ class ActivityKind(StrEnum):
     SNOOZED = "snoozed"
     # A behavioral trigger rule fired for the lead: {"rule_id", "rule", "action"}.
     TRIGGER_FIRED = "trigger_fired"
+    # Booked through the agent's booking link (Calendly): {"invitee_uri", "event_name",
+    # "starts_at", ...}; canceled: {"invitee_uri", "rescheduled", "nurture", ...}.
+    APPOINTMENT_SET = "appointment_set"
+    APPOINTMENT_CANCELED = "appointment_canceled"
 
 
 class CampaignStatus(StrEnum):

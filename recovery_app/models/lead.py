@@ -83,6 +83,9 @@ class Lead(SQLModel, table=True):
     first_human_touch_at: datetime | None = when_field()
     escalated_at: datetime | None = when_field()
     converted_at: datetime | None = when_field()
+    # When the appointment the lead booked (Calendly) starts; NULL when none is booked. While
+    # set it is a scoring factor ("appointment") and campaigns with that goal count it.
+    appointment_at: datetime | None = when_field()
 
     __table_args__ = (
         # NULLs are distinct in both SQLite and PostgreSQL, so leads with only one of the two

@@ -126,7 +126,8 @@ def _template_card() -> rx.Component:
                 "What a new lead gets within seconds, by text and by email (through the "
                 "compliance guard: outside quiet hours the text waits for the morning). "
                 "Variables: {{first_name}}, {{agent_name}}, {{agent_first_name}}, "
-                "{{company_name}}, {{property_interest}}, {{city}}; an empty one reads "
+                "{{company_name}}, {{property_interest}}, {{city}}, {{booking_link}} (the "
+                "agent's scheduling page, empty when they have none); an empty one reads "
                 'naturally ("Hi there").',
                 size="2",
                 color_scheme="gray",

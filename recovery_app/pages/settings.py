@@ -33,32 +33,47 @@ def _section(title: str, href: str, icon: str, text: str) -> rx.Component:
     )
 
 
+def _switch_card(title: str, text: str, switch: rx.Component) -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.vstack(
+                rx.heading(title, size="3"),
+                rx.text(text, size="2", color_scheme="gray"),
+                spacing="1",
+            ),
+            rx.spacer(),
+            switch,
+            align="center",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
 @page(route=routes.SETTINGS, title="Settings", on_load=SettingsState.load)
 def settings_page() -> rx.Component:
     return rx.vstack(
         rx.heading("Settings", size="6"),
-        rx.card(
-            rx.hstack(
-                rx.vstack(
-                    rx.heading("Unassigned leads", size="3"),
-                    rx.text(
-                        "Agents see (and can claim) leads nobody is assigned to yet.",
-                        size="2",
-                        color_scheme="gray",
-                    ),
-                    spacing="1",
-                ),
-                rx.spacer(),
-                rx.switch(
-                    checked=SettingsState.agent_pool_visible,
-                    on_change=SettingsState.set_agent_pool_visible,
-                    id="agent-pool",
-                    aria_label="Agents see unassigned leads",
-                ),
-                align="center",
-                width="100%",
+        _switch_card(
+            "Unassigned leads",
+            "Agents see (and can claim) leads nobody is assigned to yet.",
+            rx.switch(
+                checked=SettingsState.agent_pool_visible,
+                on_change=SettingsState.set_agent_pool_visible,
+                id="agent-pool",
+                aria_label="Agents see unassigned leads",
             ),
-            width="100%",
+        ),
+        _switch_card(
+            "Canceled appointments",
+            "When a lead cancels an appointment booked through Calendly, the nurture the "
+            "booking stopped picks up where it left off.",
+            rx.switch(
+                checked=SettingsState.resume_nurture_on_cancel,
+                on_change=SettingsState.set_resume_nurture_on_cancel,
+                id="resume-nurture-on-cancel",
+                aria_label="Resume nurture when an appointment is canceled",
+            ),
         ),
         _section(
             "Office",
@@ -80,7 +95,10 @@ def settings_page() -> rx.Component:
             "Rules that raise scores, alert agents or change the nurture as leads act.",
         ),
         _section(
-            "Team", routes.TEAM, "users", "Add people, set roles, capacity and hours, deactivate."
+            "Team",
+            routes.TEAM,
+            "users",
+            "Add people, set roles, capacity, hours and booking links, deactivate.",
         ),
         _section(
             "API keys", routes.API_KEYS, "key-round", "Keys for the REST API and lead webhooks."
@@ -194,6 +212,15 @@ def _member_fields(defaults: dict | None = None) -> list[rx.Component]:
             rx.input(name="start", type="time", default_value=d.get("start", "")),
             rx.input(name="end", type="time", default_value=d.get("end", "")),
         ),
+        rx.text("Booking link (the {{booking_link}} in their leads' messages)", size="2"),
+        rx.input(
+            name="booking_url",
+            type="url",
+            placeholder="https://calendly.com/name/30min",
+            max_length=500,
+            default_value=d.get("booking_url", ""),
+            aria_label="Booking link",
+        ),
     ]
 
 
@@ -251,6 +278,7 @@ def _edit_member_dialog(member: MemberRow) -> rx.Component:
                             "capacity": member["capacity"].to_string(),
                             "specialties": member["specialties"],
                             "timezone": member["timezone"],
+                            "booking_url": member["booking_url"],
                         }
                     ),
                     _dialog_buttons("Save", on_cancel=TeamState.stop_edit),
@@ -268,6 +296,10 @@ def _member_row(member: MemberRow) -> rx.Component:
             rx.vstack(
                 rx.text(member["name"], weight="medium"),
                 rx.text(member["email"], size="1", color_scheme="gray"),
+                rx.cond(
+                    member["booking_url"] != "",
+                    rx.text(member["booking_url"], size="1", color_scheme="gray"),
+                ),
                 spacing="0",
             )
         ),

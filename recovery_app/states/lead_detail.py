@@ -375,6 +375,15 @@ def _nurture_text(nurture: campaigns.Nurture, now: datetime) -> str:
 
 
 def _describe(data: dict) -> str:
+    if "invitee_uri" in data:  # an appointment booked or canceled (Calendly)
+        what = str(data.get("event_name") or "appointment")
+        when = (
+            f" on {datetime.fromisoformat(str(data['starts_at'])):%b %-d, %H:%M UTC}"
+            if data.get("starts_at")
+            else ""
+        )
+        outcome = data.get("nurture")  # a cancellation's: what became of the nurture
+        return f"{what}{when}" + (f" - {outcome}" if isinstance(outcome, str) else "")
     if "outcome" in data:  # a logged call
         note = f": {data['note']}" if data.get("note") else ""
         return f"{str(data['outcome']).replace('_', ' ')}, {data.get('minutes', 0)} min{note}"

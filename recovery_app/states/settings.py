@@ -45,6 +45,7 @@ def _job_row(job: jobs.JobStatus, now: datetime) -> JobRow:
 
 class SettingsState(SessionState):
     agent_pool_visible: bool = True
+    resume_nurture_on_cancel: bool = True
     scheduler_leader: str = ""
     job_rows: list[JobRow] = []
 
@@ -60,6 +61,7 @@ class SettingsState(SessionState):
             )
         )
         self.agent_pool_visible = bool(tenant and tenant.agent_pool_visible)
+        self.resume_nurture_on_cancel = bool(tenant and service.resume_nurture_on_cancel(tenant))
         self.scheduler_leader = leader or ""
         self.job_rows = [_job_row(job, now) for job in statuses]
 
@@ -70,4 +72,13 @@ class SettingsState(SessionState):
             lambda s: service.set_agent_pool_visible(s, viewer=viewer, visible=visible)
         )
         self.agent_pool_visible = visible
+        return rx.toast.success("Saved.")
+
+    @rx.event
+    async def set_resume_nurture_on_cancel(self, resume: bool):
+        viewer = await self._viewer()
+        await in_session(
+            lambda s: service.set_resume_nurture_on_cancel(s, viewer=viewer, resume=resume)
+        )
+        self.resume_nurture_on_cancel = resume
         return rx.toast.success("Saved.")

@@ -1,5 +1,5 @@
-"""Team management (managers): add people, change role/capacity/specialties/hours, deactivate,
-reset a password. Every change goes through domain/accounts/team.py, which checks the role."""
+"""Team management (managers): add people, change role/capacity/specialties/hours and booking
+link, deactivate, reset a password. Every change goes through domain/accounts/team.py, which checks the role."""
 
 from datetime import UTC, datetime
 from typing import TypedDict
@@ -27,6 +27,7 @@ class MemberRow(TypedDict):
     hours: str
     active: bool
     last_login: str
+    booking_url: str
 
 
 class MemberForm(TypedDict, total=False):
@@ -38,6 +39,7 @@ class MemberForm(TypedDict, total=False):
     timezone: str
     start: str
     end: str
+    booking_url: str
 
 
 def _row(member: team.Member) -> MemberRow:
@@ -55,6 +57,7 @@ def _row(member: team.Member) -> MemberRow:
         last_login=member.last_login_at.strftime("%b %-d, %H:%M")
         if member.last_login_at
         else "never",
+        booking_url=member.booking_url or "",
     )
 
 
@@ -70,6 +73,8 @@ def _changes(form: MemberForm) -> MemberChanges:
         specialties=form["specialties"].split(",") if "specialties" in form else None,
         timezone=form.get("timezone") or None,
         working_hours={day: [start, end] for day in WEEKDAYS} if start and end else None,
+        # "" (an emptied field) clears the link; a form without the field leaves it.
+        booking_url=form.get("booking_url"),
     )
 
 

@@ -1,10 +1,11 @@
 """Settings -> Integrations: which providers this deployment is configured for, the webhook
-addresses to paste into Twilio, SendGrid and GoHighLevel, when each last called us for this
-office, and how many calls were refused for a bad or missing signature."""
+addresses to paste into Twilio, SendGrid, GoHighLevel and Calendly, when each last called us
+for this office, and how many calls were refused for a bad or missing signature."""
 
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -13,7 +14,7 @@ from sqlmodel import col
 
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
-from recovery_app.models import ApiKey, WebhookEvent, WebhookFailure
+from recovery_app.models import ApiKey, Tenant, WebhookEvent, WebhookFailure
 from recovery_app.routes import API_PREFIX
 from recovery_app.settings import Settings, get_settings
 
@@ -21,7 +22,13 @@ logger = logging.getLogger(__name__)
 
 FAILURE_DAYS = 7
 # The provider a refused webhook path belongs to (the path after /api/v1/webhooks/).
-PATH_PROVIDERS = {"twilio": "twilio", "sendgrid": "sendgrid", "ghl": "ghl", "leads": "leads"}
+PATH_PROVIDERS = {
+    "twilio": "twilio",
+    "sendgrid": "sendgrid",
+    "ghl": "ghl",
+    "leads": "leads",
+    "calendly": "calendly",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,11 @@ def integration_status(
         return max(found) if found else None
 
     sender = "a messaging service" if settings.twilio_messaging_service_sid else "a number"
+    tenant = session.get(Tenant, viewer.tenant_id)
+    # Calendly posts for every office to one address; the office is named in the URL.
+    calendly_url = f"{base}/calendly?" + urlencode(
+        {"location_id": tenant.location_id if tenant else ""}
+    )
     return [
         Integration(
             key="twilio",
@@ -144,6 +156,22 @@ def integration_status(
             urls=[("Lead intake", f"{base}/leads")],
             last_received_at=latest("leads"),
             signature_failures=int(failures.get("leads") or 0),
+        ),
+        Integration(
+            key="calendly",
+            name="Calendly (appointments)",
+            configured=bool(settings.calendly_webhook_signing_key),
+            detail=(
+                "Bookings through an agent's link (Settings -> Team) mark the lead's appointment: "
+                "nurture stops, the score rises, the agent is told; cancellations undo it. "
+                "Subscribe to invitee.created and invitee.canceled with the signing key."
+                if settings.calendly_webhook_signing_key
+                else "Set CALENDLY_WEBHOOK_SIGNING_KEY to the signing key of your Calendly webhook "
+                "subscription; until then the webhook answers 503."
+            ),
+            urls=[("Webhook subscription (invitee.created, invitee.canceled)", calendly_url)],
+            last_received_at=latest("calendly"),
+            signature_failures=int(failures.get("calendly") or 0),
         ),
         Integration(
             key="anthropic",

@@ -25,3 +25,14 @@ def user_by_email(session: Session, email: str) -> User | None:
 
 def count_tenants(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(Tenant)).scalar_one())
+
+
+def sole_tenant(session: Session) -> Tenant | None:
+    """The deployment's one office when it has exactly one (demo sandboxes aside), else None:
+    webhooks that do not name a location may use it."""
+    tenants = (
+        session.execute(select(Tenant).where(col(Tenant.demo_expires_at).is_(None)).limit(2))
+        .scalars()
+        .all()
+    )
+    return tenants[0] if len(tenants) == 1 else None

@@ -122,6 +122,12 @@ def set_agent_pool_visible(session: Session, *, viewer: Viewer, visible: bool) -
     if tenant.agent_pool_visible == visible:
         return
     tenant.agent_pool_visible = visible
+    _audit_setting(session, tenant, viewer, "agent_pool_visible", not visible, visible)
+
+
+def _audit_setting(
+    session: Session, tenant: Tenant, viewer: Viewer, key: str, before: object, after: object
+) -> None:
     audit.record(
         session,
         action="tenant.settings_changed",
@@ -129,6 +135,27 @@ def set_agent_pool_visible(session: Session, *, viewer: Viewer, visible: bool) -
         entity_id=tenant.id,
         tenant_id=tenant.id,
         actor=viewer,
-        before={"agent_pool_visible": not visible},
-        after={"agent_pool_visible": visible},
+        before={key: before},
+        after={key: after},
     )
+
+
+# Tenant preference: when a booked appointment is canceled, the nurture it stopped carries on.
+RESUME_NURTURE_ON_CANCEL = "resume_nurture_on_cancel"
+
+
+def resume_nurture_on_cancel(tenant: Tenant) -> bool:
+    """Whether a canceled appointment resumes the nurture it stopped (default: yes)."""
+    return bool((tenant.preferences or {}).get(RESUME_NURTURE_ON_CANCEL, True))
+
+
+def set_resume_nurture_on_cancel(session: Session, *, viewer: Viewer, resume: bool) -> None:
+    """Managers: resume (or not) a lead's nurture when it cancels its appointment; audited."""
+    require_manager(viewer, "change tenant settings")
+    tenant = session.get(Tenant, viewer.tenant_id)
+    assert tenant is not None
+    before = resume_nurture_on_cancel(tenant)
+    if before == resume:
+        return
+    tenant.preferences = dict(tenant.preferences or {}) | {RESUME_NURTURE_ON_CANCEL: resume}
+    _audit_setting(session, tenant, viewer, RESUME_NURTURE_ON_CANCEL, before, resume)

@@ -5,6 +5,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from recovery_app.models import ApiKey, Role, Tenant, User
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 MAX_SPECIALTIES = 10
+MAX_BOOKING_URL = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +39,12 @@ class Member:
     working_hours: dict[str, list[str]]
     active: bool
     last_login_at: datetime | None
+    booking_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class MemberChanges:
-    """Fields a manager may change; None leaves the field as it is."""
+    """Fields a manager may change; None leaves the field as it is ("" clears a booking URL)."""
 
     full_name: str | None = None
     phone: str | None = None
@@ -50,6 +53,32 @@ class MemberChanges:
     specialties: list[str] | None = None
     timezone: str | None = None
     working_hours: dict[str, list[str]] | None = field(default=None)
+    booking_url: str | None = None
+
+
+def check_booking_url(value: str) -> str | None:
+    """A scheduling page address (e.g. https://calendly.com/ana/30min) as stored, None for an
+    empty one; ValueError saying what is wrong otherwise. It is sent to leads inside messages,
+    so only plain https addresses with a real host pass."""
+    url = value.strip()
+    if not url:
+        return None
+    if len(url) > MAX_BOOKING_URL:
+        raise ValueError(f"at most {MAX_BOOKING_URL} characters")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        raise ValueError("not a web address") from None
+    if (
+        parts.scheme != "https"
+        or "." not in host
+        or parts.username is not None
+        or parts.password is not None
+        or any(ch.isspace() or ord(ch) < 32 for ch in url)
+    ):
+        raise ValueError("an https:// address such as https://calendly.com/your-name/30min")
+    return url
 
 
 def _member(user: User) -> Member:
@@ -65,6 +94,7 @@ def _member(user: User) -> Member:
         working_hours=dict(user.working_hours),
         active=user.active,
         last_login_at=user.last_login_at,
+        booking_url=user.booking_url,
     )
 
 
@@ -78,6 +108,7 @@ def _snapshot(user: User) -> dict[str, Any]:
         "timezone": user.timezone,
         "working_hours": dict(user.working_hours),
         "active": user.active,
+        "booking_url": user.booking_url,
     }
 
 
@@ -134,6 +165,11 @@ def _validated(changes: MemberChanges, viewer: Viewer) -> dict[str, Any]:
                 break
             hours[day] = [span[0], span[1]]
         values["working_hours"] = hours
+    if changes.booking_url is not None:
+        try:
+            values["booking_url"] = check_booking_url(changes.booking_url)
+        except ValueError as exc:
+            problems["booking_url"] = str(exc)
     if problems:
         raise ValidationFailed("Some fields are invalid.", fields=problems)
     return values

@@ -17,6 +17,8 @@ FALLBACKS: dict[str, str] = {
     "city": "the area",
     "open_house_address": "the open house",
     "price_drop_amount": "a price reduction",
+    # The assigned agent's scheduling page (Settings -> Team); empty when they have none.
+    "booking_link": "",
 }
 
 

@@ -148,6 +148,8 @@ class _Rules:
             out <= cutoff,
             or_(into.is_(None), into < out),
             or_(col(Lead.snoozed_until).is_(None), col(Lead.snoozed_until) <= _moment(now)),
+            # A booked appointment answers what we sent before it (see scoring's waiting_since).
+            or_(col(Lead.appointment_at).is_(None), col(Lead.appointment_at) < out),
         )
         wakes = and_(
             col(Lead.status) == LeadStatus.SILENT,

@@ -91,6 +91,7 @@ def variables(
         "property_interest": str(interest) if interest else None,
         "city": str(attributes.get("city")) if attributes.get("city") else None,
         "open_house_address": str(interest) if interest else None,
+        "booking_link": agent.booking_url if agent else None,
     }
 
 

@@ -41,6 +41,7 @@ LONG_SAMPLE = {
     "city": "San Antonio",
     "open_house_address": "1234 Mockingbird Lane",
     "price_drop_amount": "$15,000",
+    "booking_link": "https://calendly.com/christopher-vanderberg/30-minute-consultation",
 }
 
 

@@ -118,16 +118,24 @@ def _clean_text(value: str) -> str:
     return "".join(ch for ch in value if ch in "\n\t" or ch.isprintable()).strip()
 
 
+def phone_e164(number: str, *, region: str) -> str | None:
+    """`number` in E.164 (read in `region` when it has no country code), None if invalid:
+    how every lead's phone is stored, so lookups by phone normalise the same way."""
+    try:
+        parsed = phonenumbers.parse(number, region or "US")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def normalize(payload: IntakePayload, *, region: str) -> Person:
     problems: dict[str, str] = {}
     phone = None
     if payload.phone:
-        try:
-            parsed = phonenumbers.parse(payload.phone, region or "US")
-            if not phonenumbers.is_valid_number(parsed):
-                raise phonenumbers.NumberParseException(1, "invalid")
-            phone = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-        except phonenumbers.NumberParseException:
+        phone = phone_e164(payload.phone, region=region)
+        if phone is None:
             problems["phone"] = (
                 f"not a valid phone number (read with default region {region or 'US'})"
             )

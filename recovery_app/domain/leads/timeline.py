@@ -182,29 +182,7 @@ def record_reply(session: Session, lead: Lead, message: Message, *, now: datetim
     lead.last_inbound_at = now
     if lead.first_reply_seconds is None and lead.first_response_at is not None:
         lead.first_reply_seconds = max(0, int((now - lead.first_response_at).total_seconds()))
-    if lead.status == LeadStatus.SILENT:
-        recovered = session.execute(
-            select(func.count())
-            .select_from(Message)
-            .where(
-                col(Message.lead_id) == lead.id,
-                col(Message.direction) == Direction.OUTBOUND,
-                col(Message.category) == MessageCategory.MARKETING,
-                col(Message.sent_at) >= (lead.status_changed_at or lead.created_at),
-            )
-        ).scalar_one()
-        if recovered:
-            set_status(
-                session, lead, LeadStatus.RECOVERED, now=now, reason="Replied to a recovery message"
-            )
-        else:
-            set_status(session, lead, LeadStatus.ENGAGED, now=now, reason="Replied")
-    elif lead.status in (LeadStatus.NEW, LeadStatus.CONTACTED):
-        set_status(session, lead, LeadStatus.ENGAGED, now=now, reason="Replied")
-    elif lead.status == LeadStatus.LOST:
-        set_status(
-            session, lead, LeadStatus.ENGAGED, now=now, reason="Replied after being marked lost"
-        )
+    came_back(session, lead, now=now, action="Replied")
     _mark_replied(session, lead, message, now=now)
     stop_enrollments(session, lead, reason="replied", now=now)
     add_activity(
@@ -234,6 +212,33 @@ def record_reply(session: Session, lead: Lead, message: Message, *, now: datetim
     from recovery_app.domain.campaigns import triggers
 
     triggers.evaluate(session, lead, ActivityKind.REPLY, now=now, message=message)
+
+
+def came_back(session: Session, lead: Lead, *, now: datetime, action: str) -> None:
+    """The lead acted on its own (replied, booked an appointment): new or contacted -> engaged;
+    silent -> recovered when a recovery message went out since it fell silent, else engaged;
+    lost -> engaged. `action` starts the status reason ("Replied", "Booked an appointment")."""
+    if lead.status == LeadStatus.SILENT:
+        recovered = session.execute(
+            select(func.count())
+            .select_from(Message)
+            .where(
+                col(Message.lead_id) == lead.id,
+                col(Message.direction) == Direction.OUTBOUND,
+                col(Message.category) == MessageCategory.MARKETING,
+                col(Message.sent_at) >= (lead.status_changed_at or lead.created_at),
+            )
+        ).scalar_one()
+        if recovered:
+            reason = f"{action} after a recovery message"
+            set_status(session, lead, LeadStatus.RECOVERED, now=now, reason=reason)
+        else:
+            set_status(session, lead, LeadStatus.ENGAGED, now=now, reason=action)
+    elif lead.status in (LeadStatus.NEW, LeadStatus.CONTACTED):
+        set_status(session, lead, LeadStatus.ENGAGED, now=now, reason=action)
+    elif lead.status == LeadStatus.LOST:
+        reason = f"{action} after being marked lost"
+        set_status(session, lead, LeadStatus.ENGAGED, now=now, reason=reason)
 
 
 def tell_failure(session: Session, lead: Lead, message: Message, *, now: datetime) -> None:

@@ -68,6 +68,8 @@ FEED_TEXT = {
     ActivityKind.OPTED_OUT: "{name} opted out",
     ActivityKind.TRIGGER_FIRED: "{name}: {rule}",
     ActivityKind.EMAIL_CLICK: "{name} clicked a link",
+    ActivityKind.APPOINTMENT_SET: "{name} booked an appointment",
+    ActivityKind.APPOINTMENT_CANCELED: "{name} canceled an appointment",
 }
 
 

@@ -51,6 +51,10 @@ DEFAULT_SOURCE_QUALITY: dict[str, float] = {
     "portal": 0.4,
 }
 OTHER_SOURCE_QUALITY = 0.2
+# A booked appointment (Calendly): the strongest sign of intent short of a deal. Like the
+# trigger boost it is added outside the learned weights, as its own named factor, and goes
+# away when the appointment is canceled.
+APPOINTMENT_POINTS = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,8 @@ class LeadFeatures:
     # the bias) and the rule(s) that added them.
     score_boost: int = 0
     score_boost_reason: str | None = None
+    # When the appointment the lead booked starts (None: none booked).
+    appointment_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,18 @@
 """Explainable lead scoring: every point comes from a named factor a manager can read.
 
 Each feature is a number between 0 and 1 (e.g. "replied 2 of 3 times" = 0.67); its points are
-the tenant's weight times that number, rounded; the score is their sum (plus the model's bias
-and any points behavioral triggers added, the "behavior" factor) clamped to 0..100, and the
-temperature follows (hot >= 70, warm 40-69, cold < 40). Silence weighs negatively and grows
-with every day a lead leaves us unanswered, so unanswered leads cool over time.
+the tenant's weight times that number, rounded; the score is their sum (plus the model's bias,
+any points behavioral triggers added, the "behavior" factor, and a booked appointment's, the
+"appointment" factor) clamped to 0..100, and the temperature follows (hot >= 70, warm 40-69,
+cold < 40). Silence weighs negatively and grows with every day a lead leaves us unanswered, so
+unanswered leads cool over time.
 """
 
 import re
 from datetime import datetime, timedelta
 
 from recovery_app.domain.scoring.schemas import (
+    APPOINTMENT_POINTS,
     FEATURES,
     HOT_THRESHOLD,
     OTHER_SOURCE_QUALITY,
@@ -129,8 +131,8 @@ def _label(name: str, f: LeadFeatures, value: float, now: datetime) -> str:
 def score_lead(
     features: LeadFeatures, *, now: datetime, model: ScoringModel = DEFAULT_MODEL
 ) -> ScoreResult:
-    """Score one lead at `now`; the factors (with the bias and the trigger boost, when they are
-    not zero) add up to the score before it is clamped to 0..100."""
+    """Score one lead at `now`; the factors (with the bias, the trigger boost and a booked
+    appointment, when there are any) add up to the score before it is clamped to 0..100."""
     values = feature_values(features, model, now=now)
     factors = []
     for name in FEATURES:
@@ -143,6 +145,8 @@ def score_lead(
         # Behavioral triggers ("Opened 2+ emails in 24 h"): their points, named by the rule.
         label = features.score_boost_reason or "Behavioral trigger"
         factors.append(ScoreFactor("behavior", label, features.score_boost))
+    if features.appointment_at is not None:
+        factors.append(ScoreFactor("appointment", "Booked an appointment", APPOINTMENT_POINTS))
     score = max(0, min(100, sum(f.points for f in factors)))
     return ScoreResult(score=score, temperature=temperature_for(score), factors=factors)
 
@@ -153,6 +157,12 @@ def features_of(lead: Lead) -> LeadFeatures:
     answered = lead.last_inbound_at is not None and (
         lead.last_outbound_at is None or lead.last_inbound_at >= lead.last_outbound_at
     )
+    # A booked appointment answers what we sent before it starts: no silence while it stands.
+    appointment_at = getattr(lead, "appointment_at", None)
+    if appointment_at is not None and (
+        lead.last_outbound_at is None or appointment_at >= lead.last_outbound_at
+    ):
+        answered = True
     return LeadFeatures(
         source=lead.source,
         has_phone=lead.phone is not None,
@@ -173,6 +183,7 @@ def features_of(lead: Lead) -> LeadFeatures:
         # getattr: the demo generator scores plain namespaces that carry only some columns.
         score_boost=getattr(lead, "score_boost", 0) or 0,
         score_boost_reason=getattr(lead, "score_boost_reason", None),
+        appointment_at=appointment_at,
     )
 
 

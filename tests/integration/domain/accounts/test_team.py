@@ -156,3 +156,88 @@ def test_managers_cannot_touch_admins(session, office) -> None:
         )
     with pytest.raises(Forbidden):
         team.reset_password(session, viewer=viewer_for(manager), user_id=admin.id, now=NOW)
+
+
+# ---------------------------------------------------------------- booking links
+LINK = "https://calendly.com/al-agent/30min"
+
+
+def test_a_manager_sets_and_clears_an_agents_booking_link(session, office) -> None:
+    _, manager, agent = office
+    member = team.update_member(
+        session,
+        viewer=viewer_for(manager),
+        user_id=agent.id,
+        changes=MemberChanges(booking_url=f"  {LINK} "),
+    )
+    assert member.booking_url == LINK and agent.booking_url == LINK
+    entry = session.execute(select(AuditLog).where(AuditLog.action == "user.updated")).scalar_one()
+    assert (entry.before, entry.after) == ({"booking_url": None}, {"booking_url": LINK})
+    # Leaving the field out changes nothing; an emptied field clears it.
+    team.update_member(
+        session, viewer=viewer_for(manager), user_id=agent.id, changes=MemberChanges(capacity=9)
+    )
+    assert agent.booking_url == LINK
+    team.update_member(
+        session, viewer=viewer_for(manager), user_id=agent.id, changes=MemberChanges(booking_url="")
+    )
+    assert agent.booking_url is None
+
+
+def test_a_new_member_can_come_with_a_booking_link(session, office) -> None:
+    _, manager, _ = office
+    member, _ = team.add_member(
+        session,
+        viewer=viewer_for(manager),
+        email="new.agent@office.example",
+        full_name="New Agent",
+        role=Role.AGENT,
+        changes=MemberChanges(booking_url=LINK),
+    )
+    assert session.get(User, member.id).booking_url == LINK
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://calendly.com/al",  # https only
+        "calendly.com/al",
+        "javascript:alert(1)",
+        "https://",
+        "https://localhost/al",
+        "https://user:pass@calendly.com/al",
+        "https://calendly.com/al agent",
+        "https://calendly.com/" + "a" * 500,
+    ],
+)
+def test_booking_links_must_be_plain_https_addresses(session, office, url) -> None:
+    _, manager, agent = office
+    with pytest.raises(ValidationFailed) as caught:
+        team.update_member(
+            session,
+            viewer=viewer_for(manager),
+            user_id=agent.id,
+            changes=MemberChanges(booking_url=url),
+        )
+    assert "booking_url" in caught.value.fields
+    assert agent.booking_url is None
+
+
+def test_only_the_offices_managers_set_booking_links(session, office) -> None:
+    _, _, agent = office
+    outsider = make_user(session, make_tenant(session), role=Role.MANAGER)
+    with pytest.raises(Forbidden):  # not even their own: agents do not edit the team
+        team.update_member(
+            session,
+            viewer=viewer_for(agent),
+            user_id=agent.id,
+            changes=MemberChanges(booking_url=LINK),
+        )
+    with pytest.raises(NotFound):
+        team.update_member(
+            session,
+            viewer=viewer_for(outsider),
+            user_id=agent.id,
+            changes=MemberChanges(booking_url=LINK),
+        )
+    assert agent.booking_url is None

@@ -181,6 +181,7 @@ def test_variables_and_their_fallbacks(session, harbor) -> None:
         "property_interest": "9 Oak St",
         "city": None,
         "open_house_address": "9 Oak St",
+        "booking_link": None,  # Marcus has no booking link (test_booking_link.py)
     }
     nobody = new_lead(session, tenant, first_name="", last_name="", attributes={})
     values = variables(session, nobody, tenant)

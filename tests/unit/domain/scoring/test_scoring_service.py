@@ -1,10 +1,16 @@
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recovery_app.domain.scoring.schemas import DEFAULT_WEIGHTS, LeadFeatures, ScoringModel
+from recovery_app.domain.scoring.schemas import (
+    APPOINTMENT_POINTS,
+    DEFAULT_WEIGHTS,
+    LeadFeatures,
+    ScoringModel,
+)
 from recovery_app.domain.scoring.service import score_lead, temperature_for
 from recovery_app.models import Temperature
 
@@ -184,3 +190,10 @@ def test_unanswered_leads_only_cool_with_time(days: int, more: int, replies: int
         return score_lead(features, now=moment).score
 
     assert at(NOW + timedelta(days=more)) <= at(NOW)
+
+
+def test_a_booked_appointment_is_a_factor_of_its_own() -> None:
+    booked = score_lead(replace(BASE, appointment_at=NOW + timedelta(days=1)), now=NOW)
+    assert points(booked, "appointment") == APPOINTMENT_POINTS
+    assert booked.score == score_lead(BASE, now=NOW).score + APPOINTMENT_POINTS
+    assert points(score_lead(BASE, now=NOW), "appointment") is None
