@@ -13,7 +13,8 @@ from recovery_app.errors import RecoveryError
 from recovery_app.jobs.scheduler import embedded_scheduler
 from recovery_app.messaging.dispatcher import embedded_dispatcher
 from recovery_app.pages import (  # noqa: F401
-    coming_soon,
+    campaign_wizard,
+    campaigns,
     dashboard,
     inbox,
     lead_detail,

@@ -8,6 +8,7 @@ SILENT = "/silent"
 APPROVALS = "/approvals"
 INBOX = "/inbox"
 CAMPAIGNS = "/campaigns"
+CAMPAIGN_NEW = "/campaigns/new"
 SCORING = "/scoring"
 ROI = "/roi"
 ROI_REPORT = "/roi/report"
@@ -22,6 +23,11 @@ OFFICE = "/settings/office"
 
 def lead_detail(lead_id: int | str) -> str:
     return f"{LEADS}/{lead_id}"
+
+
+def campaign(campaign_id: int | str) -> str:
+    """The wizard of a draft campaign (`CAMPAIGN_NEW` for one not saved yet)."""
+    return f"{CAMPAIGNS}/{campaign_id}"
 
 
 API_PREFIX = "/api/v1"

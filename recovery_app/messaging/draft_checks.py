@@ -66,6 +66,12 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + r"[\s-]+".join(words) + r"(?!\w)", re.IGNORECASE)
 
 
+def fair_housing_hits(text: str, blocklist: Iterable[str] | None = None) -> list[str]:
+    """The blocklisted phrases `text` contains (default: the configured list)."""
+    phrases = blocklist_of(get_settings()) if blocklist is None else blocklist
+    return [p for p in phrases if p.strip() and _phrase_pattern(p).search(text)]
+
+
 def check_draft(
     channel: Channel,
     subject: str | None,
@@ -103,9 +109,7 @@ def check_draft(
             allowed = ", ".join(sorted(hosts)) or "none"
             problems.append(f"link to {host} (allowed: {allowed})")
     problems.extend(
-        f'Fair Housing phrase "{phrase}"'
-        for phrase in blocklist
-        if phrase.strip() and _phrase_pattern(phrase).search(raw)
+        f'Fair Housing phrase "{phrase}"' for phrase in fair_housing_hits(raw, blocklist)
     )
     if channel == Channel.SMS:
         segments = sms_segments(rendered_body)

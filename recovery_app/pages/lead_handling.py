@@ -36,6 +36,7 @@ def _whole_number(label: str, name: str, most: int, element_id: str) -> rx.Compo
             default_value=value,
             key=value,  # a new value from the server re-renders the uncontrolled input
             id=element_id,
+            aria_label=label,
         ),
         S.routing_errors,
         name,
@@ -60,9 +61,15 @@ def _routing_card() -> rx.Component:
                     "Mode",
                     rx.radio_group.root(
                         rx.hstack(
-                            rx.radio_group.item(value="round_robin", id="mode-round-robin"),
+                            rx.radio_group.item(
+                                value="round_robin", id="mode-round-robin", aria_label="Round-robin"
+                            ),
                             rx.text("Round-robin", size="2"),
-                            rx.radio_group.item(value="first_to_claim", id="mode-first-to-claim"),
+                            rx.radio_group.item(
+                                value="first_to_claim",
+                                id="mode-first-to-claim",
+                                aria_label="First to claim",
+                            ),
                             rx.text("First to claim", size="2"),
                             spacing="2",
                             align="center",
@@ -212,6 +219,7 @@ def _weight_row(row: WeightRow) -> rx.Component:
         rx.table.cell(
             rx.input(
                 name="w_" + row["factor"],
+                aria_label="Weight: " + row["label"],
                 default_value=row["value"],
                 key=row["factor"] + row["value"],
                 type="number",
@@ -232,6 +240,7 @@ def _quality_row(row: QualityRow) -> rx.Component:
         rx.text(row["source"], size="2", width="8rem"),
         rx.input(
             name="q_" + row["source"],
+            aria_label="Source quality: " + row["source"],
             default_value=row["value"],
             key=row["source"] + row["value"],
             type="number",

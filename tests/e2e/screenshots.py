@@ -30,6 +30,8 @@ PAGES = (
     ("triggers", "/settings/triggers", "#rule-name"),
     ("office", "/settings/office", "#office-save"),
     ("roi", "/roi?model=linear", "#trend-chart .main-svg, #trend-chart svg"),
+    ("campaigns", "/campaigns", ".campaign-row"),
+    ("campaign-wizard", "/campaigns/new", "#audience-sample"),
 )
 
 
@@ -44,6 +46,27 @@ def _sign_in(page: Page, url: str, email: str, password: str) -> None:
 def _settle(page: Page, selector: str) -> None:
     page.locator(selector).first.wait_for(state="visible", timeout=30_000)
     page.wait_for_timeout(800)  # let charts and fonts finish drawing
+
+
+def _wizard_stages(page: Page, url: str, size: str) -> None:
+    """The wizard past its first stage: a draft's messages (live preview, segment counter)
+    and its review (projected sends, compliance, cost)."""
+    page.goto(url + "/campaigns/new")
+    _settle(page, "#audience-sample")
+    page.locator("#campaign-name").fill(f"Screenshot win-back ({size})")
+    page.locator("#wizard-next").click()
+    _settle(page, ".step-card")
+    page.locator("#add-email").click()
+    page.locator("#wizard-next").click()
+    _settle(page, "#step-0-preview")
+    page.screenshot(path=OUT / f"campaign-messages-{size}.png")
+    print(f"  campaign-messages-{size}.png")
+    page.locator("#wizard-next").click()
+    _settle(page, "#window-optimize")
+    page.locator("#wizard-next").click()
+    _settle(page, "#cost-total")
+    page.screenshot(path=OUT / f"campaign-review-{size}.png")
+    print(f"  campaign-review-{size}.png")
 
 
 def main() -> int:
@@ -75,6 +98,7 @@ def main() -> int:
                     _settle(page, "#compose-body")
                     page.screenshot(path=OUT / f"lead-detail-{size}.png")
                     print(f"  lead-detail-{size}.png")
+                    _wizard_stages(page, server.url, size)
                     context.close()
                 browser.close()
         finally:

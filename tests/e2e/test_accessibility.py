@@ -20,7 +20,10 @@ PAGES = (
     ("/settings", "#scheduler-leader"),
     ("/settings/office", "#office-save"),
     ("/settings/triggers", "#rule-name"),
+    ("/settings/lead-handling", "#mode-round-robin"),
     ("/roi", "#fig-revenue"),
+    ("/campaigns", ".campaign-row"),
+    ("/campaigns/new", "#audience-sample"),
 )
 
 # For each visible text node outside SVG (charts draw their own): the text's colour against the
@@ -85,6 +88,8 @@ UNNAMED = r"""
   .filter((el) => el.offsetParent !== null && !el.closest('svg'))
   // A drop zone's own file input is hidden and out of the tab order; the zone is the control.
   .filter((el) => !(el.type === 'file' && el.tabIndex === -1))
+  // Radix's mirror <input>s behind its radios and checkboxes are aria-hidden and untabbable.
+  .filter((el) => !(el.getAttribute('aria-hidden') === 'true' && el.tabIndex === -1))
   .filter((el) => !(el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
     || el.getAttribute('title') || el.textContent.trim() || el.getAttribute('placeholder')
     || (el.id && document.querySelector(`label[for="${el.id}"]`)) || el.closest('label')

@@ -162,13 +162,14 @@ def test_rest_routes(world: World) -> None:
 def test_every_rest_route_is_in_the_matrix() -> None:
     paths = set(create_api().openapi()["paths"])
     # Provider webhooks authenticate by the provider's signature, not by a key or a session:
-    # tests/integration/api/test_webhooks.py covers them.
+    # tests/integration/api/test_webhooks.py covers them (Calendly: test_calendly_webhook.py).
     signed = {p for p in paths if p.startswith("/api/v1/webhooks/")} - {"/api/v1/webhooks/leads"}
     assert signed == {
         "/api/v1/webhooks/twilio/sms",
         "/api/v1/webhooks/twilio/status",
         "/api/v1/webhooks/sendgrid/events",
         "/api/v1/webhooks/ghl",
+        "/api/v1/webhooks/calendly",
     }
     assert paths - {"/api/v1/health"} - signed == {
         "/api/v1/recovery/leads",
@@ -647,9 +648,8 @@ async def test_team_handlers(world: World) -> None:
         expected = {**MANAGER_ONLY, "manager_2": "not_found"}[principal]
         state = state_as(TeamState, token, "/settings/team")
         state.editing_id = str(target)
-        assert await attempt(TeamState.save_member, state, {"capacity": "33"}) == expected, (
-            principal
-        )
+        form = {"capacity": "33", "booking_url": f"https://calendly.com/{principal}/30min"}
+        assert await attempt(TeamState.save_member, state, form) == expected, principal
         assert await attempt(TeamState.reset_password, state, str(target)) == expected, principal
         assert await attempt(TeamState.set_active, state, str(target), True) == expected, principal
         new_email = f"new-{principal}@office.example"
@@ -661,6 +661,8 @@ async def test_team_handlers(world: World) -> None:
         assert result == MANAGER_ONLY[principal], principal
     with session_scope() as s:
         assert s.get(User, target).capacity == 33  # type: ignore[union-attr]
+        # Only manager 1's save reached agent B (the booking link too).
+        assert s.get(User, target).booking_url == "https://calendly.com/manager_1/30min"  # type: ignore[union-attr]
         added = s.execute(select(User.email, User.tenant_id).where(User.email.like("new-%"))).all()
     tenant_of = dict.fromkeys(PRINCIPALS)
     with session_scope() as s:
@@ -758,11 +760,19 @@ async def test_settings_handlers(world: World) -> None:
             SettingsState.set_agent_pool_visible, state, principal != "manager_2"
         )
         assert result == MANAGER_ONLY[principal], principal
+        result = await attempt(
+            SettingsState.set_resume_nurture_on_cancel, state, principal != "manager_2"
+        )
+        assert result == MANAGER_ONLY[principal], principal
     with session_scope() as s:
         tenant_of = {p: s.get(User, world.users[p]).tenant_id for p in ("manager_1", "manager_2")}  # type: ignore[union-attr]
         # Each manager changed only their own tenant.
-        assert s.get(Tenant, tenant_of["manager_1"]).agent_pool_visible is True  # type: ignore[union-attr]
-        assert s.get(Tenant, tenant_of["manager_2"]).agent_pool_visible is False  # type: ignore[union-attr]
+        one, two = s.get(Tenant, tenant_of["manager_1"]), s.get(Tenant, tenant_of["manager_2"])
+        assert one.agent_pool_visible is True  # type: ignore[union-attr]
+        assert two.agent_pool_visible is False  # type: ignore[union-attr]
+        # Agents' attempts (True) were refused: only manager 2's own "off" was stored.
+        assert "resume_nurture_on_cancel" not in one.preferences  # type: ignore[union-attr]
+        assert two.preferences["resume_nurture_on_cancel"] is False  # type: ignore[union-attr]
 
 
 async def test_lead_handling_handlers(world: World) -> None:
@@ -1163,6 +1173,104 @@ async def test_roi_handlers(world: World) -> None:
     }
 
 
+async def test_campaign_wizard_and_list_handlers(world: World) -> None:
+    """Only managers build, launch and run campaigns, and only their own office's: a draft of
+    another office is not found, agents are refused every data handler; a whole wizard run
+    enrolls exactly the manager's own leads."""
+    from recovery_app.models import Campaign, CampaignStatus, Enrollment
+    from recovery_app.states.campaign_wizard import CampaignWizardState as W
+    from recovery_app.states.campaigns import CampaignsState as L
+
+    data_handlers = (
+        (W.load, ()),
+        (W.toggle_rule, ("statuses", "silent")),
+        (W.set_rule, ("min_score", "10")),
+        (W.set_preview_lead, ("1",)),
+        (W.draft_with_ai, (0,)),
+        (W.go_to, (1,)),
+        (W.go_next, ()),
+        (W.go_back, ()),
+        (W.save_and_exit, ()),
+        (W.launch, ()),
+    )
+    for principal in ("anonymous", "agent_a", "agent_b"):
+        wizard_state = state_as(W, world.tokens[principal], "/campaigns/new")
+        wizard_state.draft_id = 1
+        for handler, args in data_handlers:
+            expected = MANAGERS_ONLY[principal]
+            assert await attempt(handler, wizard_state, *args) == expected, (principal, handler)
+        list_state = state_as(L, world.tokens[principal], "/campaigns")
+        for handler, args in (
+            (L.load, ()),
+            (L.pause, (1,)),
+            (L.resume, (1,)),
+            (L.unschedule, (1,)),
+            (L.duplicate, (1,)),
+        ):
+            assert await attempt(handler, list_state, *args) == MANAGERS_ONLY[principal]
+        list_state.archive_id = 1
+        assert await attempt(L.archive, list_state) == MANAGERS_ONLY[principal]
+
+    launched: dict[str, int] = {}
+    for principal in ("manager_1", "manager_2"):
+        state = state_as(W, world.tokens[principal], "/campaigns/new")
+        await call(W.load, state)
+        await call(W.toggle_rule, state, "statuses", "silent")  # every open lead
+        assert state.audience_count == len(world.visible(principal))
+        assert {row["id"] for row in state.sample} == world.visible(principal)
+        # Another office's lead is never previewed.
+        other_lead = world.leads["t2" if principal == "manager_1" else "a"]
+        await call(W.set_preview_lead, state, str(other_lead))
+        assert state.preview_lead != str(other_lead)
+        await call(W.go_next, state)
+        assert state.stage == 0 and state.errors == {"name": "name the campaign"}
+        await call(W.set_name, state, f"Matrix {principal}")
+        for stage in (1, 2, 3, 4):
+            await call(W.go_next, state)
+            assert state.stage == stage, (principal, state.errors)
+        assert state.enroll_count == len(world.visible(principal))
+        await call(W.draft_with_ai, state, 0)  # no ANTHROPIC_API_KEY here: the template stays
+        assert state.notes and "Template kept" in next(iter(state.notes.values()))
+        await call(W.launch, state)
+        launched[principal] = state.draft_id
+    with session_scope() as s:
+        for principal, campaign_id in launched.items():
+            campaign = s.get(Campaign, campaign_id)
+            assert campaign is not None and campaign.status == CampaignStatus.ACTIVE
+            enrolled = set(
+                s.scalars(select(Enrollment.lead_id).where(Enrollment.campaign_id == campaign_id))
+            )
+            assert enrolled == world.visible(principal), principal
+    mine, theirs = launched["manager_1"], launched["manager_2"]
+
+    # The list shows each manager their own campaigns; the other office's are not found.
+    for principal, own, other in (("manager_1", mine, theirs), ("manager_2", theirs, mine)):
+        state = state_as(L, world.tokens[principal], "/campaigns")
+        await call(L.load, state)
+        assert [row["id"] for row in state.rows] == [own]
+        assert state.rows[0]["enrolled"] == str(len(world.visible(principal)))
+        for handler in (L.pause, L.resume, L.unschedule, L.duplicate):
+            assert await attempt(handler, state, other) == "not_found", (principal, handler)
+        state.archive_id = other
+        assert await attempt(L.archive, state) == "not_found"
+        # Another office's campaign does not open: back to the list, nothing of it shown.
+        wizard_state = state_as(W, world.tokens[principal], f"/campaigns/{other}")
+        events = await call(W.load, wizard_state)
+        assert (wizard_state.draft_id, wizard_state.name, wizard_state.steps) == (0, "", [])
+        assert "No such campaign." in str(events)
+    state = state_as(L, world.tokens["manager_1"], "/campaigns")
+    await call(L.load, state)
+    assert await attempt(L.pause, state, mine) == "ok"
+    assert state.rows[0]["status"] == "paused"
+    assert await attempt(L.resume, state, mine) == "ok"
+    assert await attempt(L.duplicate, state, mine) == "ok"
+    await call(L.load, state)
+    assert [row["status"] for row in state.rows] == ["draft", "active"]
+    with session_scope() as s:
+        statuses = {c.id: c.status for c in s.scalars(select(Campaign))}
+    assert statuses[theirs] == CampaignStatus.ACTIVE  # untouched by manager 1
+
+
 async def test_login_page_handler(world: World) -> None:
     for principal in PRINCIPALS:
         state = state_as(LoginState, world.tokens[principal], "/login", {"next": "/leads"})
@@ -1173,6 +1281,22 @@ async def test_login_page_handler(world: World) -> None:
 
 # Handlers that only change what a dialog shows; they touch no data.
 UI_ONLY = {
+    # The wizard's form: each only edits what the page holds; saving re-checks all of it.
+    "CampaignWizardState": {
+        "set_name",
+        "set_goal",
+        "add_step",
+        "remove_step",
+        "move_step",
+        "set_step",
+        "set_step_ai",
+        "pick_template",
+        "insert_variable",
+        "toggle_day",
+        "set_timing",
+        "set_flag",
+    },
+    "CampaignsState": {"ask_archive", "archive_dialog_changed"},
     "TeamState": {"start_edit", "stop_edit", "forget_password"},
     "ApiKeysState": {"forget_key"},
     "LeadsState": {"close_import"},
@@ -1191,6 +1315,20 @@ UI_ONLY = {
     },
 }
 COVERED = {
+    # test_campaign_wizard_and_list_handlers
+    "CampaignWizardState": {
+        "load",
+        "toggle_rule",
+        "set_rule",
+        "set_preview_lead",
+        "draft_with_ai",
+        "go_to",
+        "go_next",
+        "go_back",
+        "save_and_exit",
+        "launch",
+    },
+    "CampaignsState": {"load", "pause", "resume", "unschedule", "duplicate", "archive"},
     "SessionState": {
         "load_frame",
         "load_manager_frame",
@@ -1218,7 +1356,7 @@ COVERED = {
     "ApiKeysState": {"load", "create", "revoke"},
     "AuditState": {"load", "set_action", "set_actor", "set_period", "go_to_page"},
     "LoginState": {"load"},
-    "SettingsState": {"load", "set_agent_pool_visible"},
+    "SettingsState": {"load", "set_agent_pool_visible", "set_resume_nurture_on_cancel"},
     "TriggersState": {"load", "create", "set_enabled", "delete", "install_defaults"},
     "DashboardState": {"load", "tick"},
     "InboxState": {"load", "refresh", "set_agent_filter", "set_only_waiting", "go_to_page"},

@@ -16,7 +16,8 @@ from sqlmodel import col
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.audit import service as audit
 from recovery_app.domain.campaigns import service
-from recovery_app.domain.campaigns.windows import SendWindow, next_opening
+from recovery_app.domain.campaigns.send_time import window_for
+from recovery_app.domain.campaigns.windows import next_opening
 from recovery_app.domain.compliance.quiet_hours import lead_zones
 from recovery_app.domain.leads.handling import check_template
 from recovery_app.errors import Conflict, NotFound, ValidationFailed
@@ -181,7 +182,8 @@ def _decide(
         return None  # the lead replied, opted out or was moved meanwhile
     tenant = session.get(Tenant, lead.tenant_id)
     zones = lead_zones(lead.timezone, lead.phone, tenant.timezone if tenant else None)
-    opening = next_opening(now, zones, SendWindow.of(service.send_window_of(campaign)))
+    window, _ = window_for(session, campaign, step.channel, now=now, memo={})
+    opening = next_opening(now, zones, window)
     if decision == DraftStatus.APPROVED:
         subject, body, drafted_by = review.subject, review.body, review.drafted_by
     else:

@@ -22,6 +22,10 @@ class SendWindow(BaseModel):
     days: list[int] = Field(default_factory=lambda: list(DEFAULT_SEND_WINDOW["days"]))
     start: str = DEFAULT_SEND_WINDOW["start"]
     end: str = DEFAULT_SEND_WINDOW["end"]
+    # Send-time optimisation: send in the window the office's reply history suggests (the
+    # Scoring page's best window for the step's channel) instead of days/start/end, which
+    # stay the fallback while there is not enough history to suggest one.
+    optimize: bool = False
 
     @field_validator("days")
     @classmethod

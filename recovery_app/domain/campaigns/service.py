@@ -103,7 +103,9 @@ def describe(session: Session, campaign: Campaign) -> CampaignView:
     return CampaignView(campaign, steps_of(session, pk(campaign)), int(enrolled), int(active))
 
 
-def _check_steps(session: Session, tenant_id: int, steps: list[StepIn]) -> None:
+def check_steps(session: Session, tenant_id: int, steps: list[StepIn]) -> None:
+    """ValidationFailed naming each step field (`steps.<i>.body`) that cannot be sent as it is:
+    the rule the API, the wizard and every save share."""
     errors: dict[str, str] = {}
     for index, step in enumerate(steps):
         subject, body = step.subject, step.body
@@ -181,7 +183,7 @@ def create_campaign(
 ) -> Campaign:
     require_manager(viewer, "create campaigns")
     audience = clean_audience(data.audience)
-    _check_steps(session, viewer.tenant_id, data.steps)
+    check_steps(session, viewer.tenant_id, data.steps)
     campaign = Campaign(
         tenant_id=viewer.tenant_id,
         name=data.name.strip(),
@@ -215,16 +217,19 @@ def update_campaign(
     if changes.steps is not None:
         if campaign.status not in EDITABLE:
             raise Conflict("Pause the campaign before changing its steps.")
-        _check_steps(session, campaign.tenant_id, changes.steps)
+        check_steps(session, campaign.tenant_id, changes.steps)
         _write_steps(session, campaign, changes.steps)
     if changes.audience is not None:
         campaign.audience = clean_audience(changes.audience)
     if changes.send_window is not None:
         campaign.send_window = changes.send_window.model_dump()
-    for name in ("name", "goal", "always_on", "autopilot", "frequency_cap_per_day", "starts_at"):
+    for name in ("name", "goal", "always_on", "autopilot", "frequency_cap_per_day"):
         value = getattr(changes, name)
         if value is not None:
             setattr(campaign, name, value.strip() if isinstance(value, str) else value)
+    # An explicit null start clears a chosen date ("start when launched"); absent leaves it.
+    if "starts_at" in changes.model_fields_set:
+        campaign.starts_at = changes.starts_at
     campaign.updated_at = now
     _audit(session, viewer, campaign, "campaign.updated", before, _snapshot(campaign))
     if changes.status == CampaignStatus.ACTIVE:

@@ -27,7 +27,8 @@ from sqlmodel import col
 
 from recovery_app.domain.campaigns import service
 from recovery_app.domain.campaigns.rendering import render
-from recovery_app.domain.campaigns.windows import SendWindow, describe_wait, next_opening
+from recovery_app.domain.campaigns.send_time import Suggestions, window_for
+from recovery_app.domain.campaigns.windows import describe_wait, next_opening
 from recovery_app.domain.compliance.quiet_hours import lead_zones
 from recovery_app.domain.leads.first_response import variables
 from recovery_app.messaging import drafting
@@ -83,6 +84,8 @@ class _Batch:
     tenants: dict[int, Tenant] = field(default_factory=dict)
     agents: dict[int, User] = field(default_factory=dict)
     opened: set[int] = field(default_factory=set)
+    # Send-time optimisation's suggested windows, shared by every batch of one pass.
+    suggestions: Suggestions = field(default_factory=dict)
 
 
 def run_sweep(
@@ -102,12 +105,13 @@ def run_sweep(
         stats.enrolled += service.enroll_matching(session, campaign, now=now)
     session.commit()
     batches = 0
+    suggestions: Suggestions = {}
     while max_batches is None or batches < max_batches:
         ids = claim_due(session, now, limit=batch_size)
         if not ids:
             session.rollback()
             break
-        run_batch(session, ids, now=now, stats=stats, drafter=drafter)
+        run_batch(session, ids, now=now, stats=stats, drafter=drafter, suggestions=suggestions)
         session.commit()
         batches += 1
         if len(ids) < batch_size:
@@ -153,7 +157,9 @@ def claim_due(session: Session, now: datetime, *, limit: int) -> list[int]:
     return [int(i) for i in session.execute(query).scalars() if i is not None]
 
 
-def _load(session: Session, ids: list[int]) -> tuple[list[tuple[Enrollment, Lead]], _Batch]:
+def _load(
+    session: Session, ids: list[int], suggestions: Suggestions | None = None
+) -> tuple[list[tuple[Enrollment, Lead]], _Batch]:
     rows = session.execute(
         select(Enrollment, Lead)
         .join(Lead, col(Lead.id) == col(Enrollment.lead_id))
@@ -161,7 +167,7 @@ def _load(session: Session, ids: list[int]) -> tuple[list[tuple[Enrollment, Lead
         .order_by(col(Enrollment.id))
     ).all()
     pairs = [(e, lead) for e, lead in rows]
-    ctx = _Batch()
+    ctx = _Batch(suggestions=suggestions if suggestions is not None else {})
     campaign_ids = {e.campaign_id for e, _ in pairs}
     for campaign in session.execute(
         select(Campaign).where(col(Campaign.id).in_(campaign_ids))
@@ -241,8 +247,11 @@ def run_batch(
     now: datetime,
     stats: SweepStats,
     drafter: drafting.Drafter,
+    suggestions: Suggestions | None = None,
 ) -> None:
-    pairs, ctx = _load(session, ids)
+    """Run the due step of each claimed enrollment. `suggestions`: the pass's memo of suggested
+    send windows (a batch run alone looks them up itself)."""
+    pairs, ctx = _load(session, ids, suggestions)
     messages: list[dict[str, Any]] = []
     reviews: list[dict[str, Any]] = []
     moves: list[dict[str, Any]] = []
@@ -300,10 +309,10 @@ def _run_one(
     if skip is not None:
         return "skip", _advance(enrollment, ctx, now, skipped=skip), {}
     zones = lead_zones(lead.timezone, lead.phone, tenant.timezone)
-    window = SendWindow.of(service.send_window_of(campaign))
+    window, suggested = window_for(session, campaign, step.channel, now=now, memo=ctx.suggestions)
     opening = next_opening(now, zones, window)
     if opening > now:
-        reason = describe_wait(opening, zones[0] if zones else "UTC")
+        reason = describe_wait(opening, zones[0] if zones else "UTC", suggested=suggested)
         return (
             "hold",
             {

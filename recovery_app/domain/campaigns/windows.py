@@ -58,6 +58,7 @@ def next_opening(moment: datetime, zones: tuple[str, ...], window: SendWindow) -
     return later
 
 
-def describe_wait(until: datetime, zone: str) -> str:
+def describe_wait(until: datetime, zone: str, *, suggested: bool = False) -> str:
     local = until.astimezone(ZoneInfo(zone))
-    return f"Outside the send window until {DAY_NAMES[local.weekday()]} {local:%H:%M} ({zone})"
+    window = "the suggested send window" if suggested else "the send window"
+    return f"Outside {window} until {DAY_NAMES[local.weekday()]} {local:%H:%M} ({zone})"

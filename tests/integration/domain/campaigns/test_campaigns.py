@@ -305,6 +305,11 @@ def test_campaign_input_round_trips_the_send_window(session) -> None:
     tenant = make_tenant(session)
     data = CampaignIn(name="Weekdays", steps=two_steps(), send_window=ALWAYS)
     campaign = service.create_campaign(session, viewer=manager_of(tenant), data=data, now=NOW)
-    assert campaign.send_window == {"days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "23:59"}
+    assert campaign.send_window == {
+        "days": [0, 1, 2, 3, 4, 5, 6],
+        "start": "00:00",
+        "end": "23:59",
+        "optimize": False,
+    }
     with pytest.raises(ValueError):
         CampaignIn(name="x", send_window={"days": [], "start": "09:00", "end": "08:00"})
