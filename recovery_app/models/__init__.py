@@ -36,7 +36,7 @@ from recovery_app.models.enums import (
 )
 from recovery_app.models.lead import Activity, Lead
 from recovery_app.models.message import Message
-from recovery_app.models.metrics import DailyMetric
+from recovery_app.models.metrics import DailyMessageCost, DailyMetric
 from recovery_app.models.system import (
     AuditLog,
     JobRun,
@@ -59,6 +59,7 @@ __all__ = [
     "CampaignStep",
     "Channel",
     "Conversion",
+    "DailyMessageCost",
     "DailyMetric",
     "Direction",
     "DraftReview",

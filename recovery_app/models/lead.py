@@ -19,6 +19,19 @@ WAITING_SQL = (
     "last_inbound_at IS NOT NULL AND "
     "(last_outbound_at IS NULL OR last_inbound_at > last_outbound_at)"
 )
+REACHED_SQL = "coalesce(last_inbound_at, created_at)"
+HEAT_COLUMNS = (
+    "score",
+    "source",
+    "temperature",
+    "assigned_user_id",
+    "last_outbound_at",
+    "last_inbound_at",
+    "phone",
+    "email",
+    "opted_out_sms",
+    "opted_out_email",
+)
 
 
 class Lead(SQLModel, table=True):
@@ -94,7 +107,9 @@ class Lead(SQLModel, table=True):
         UniqueConstraint("tenant_id", "email", name="uq_leads_tenant_email"),
         Index("ix_leads_tenant_status_activity", "tenant_id", "status", "last_activity_at"),
         Index("ix_leads_tenant_score", "tenant_id", "score"),
-        Index("ix_leads_tenant_created", "tenant_id", "created_at"),
+        # Covering `source` on PostgreSQL: ROI's lead-source costs count a range's new leads
+        # by source from the index alone.
+        Index("ix_leads_tenant_created", "tenant_id", "created_at", postgresql_include=["source"]),
         Index("ix_leads_tenant_activity", "tenant_id", "last_activity_at"),
         Index(
             "ix_leads_tenant_temperature_activity", "tenant_id", "temperature", "last_activity_at"
@@ -105,6 +120,19 @@ class Lead(SQLModel, table=True):
         Index("ix_leads_tenant_first_touch", "tenant_id", "first_human_touch_at"),
         # Silent-lead detection: open leads of a tenant we last wrote to before a cutoff.
         Index("ix_leads_tenant_status_outbound", "tenant_id", "status", "last_outbound_at"),
+        # The call list (scoring.insights.priority_queue) ranks the leads that reached out
+        # lately first: when they last did (their last reply, else when they came in).
+        Index("ix_leads_tenant_reached", "tenant_id", text(REACHED_SQL)),
+        # The Scoring page's heatmaps and the campaign wizard's audience count read a tenant's
+        # leads by status and a few more columns: covering on PostgreSQL, they read this index
+        # instead of the table (at 600,000 open leads, a heatmap 1.06 s by a table scan, 0.1 s
+        # from the index; counting an audience 0.37 s -> 0.09 s; bench/manager.py).
+        Index(
+            "ix_leads_tenant_status_heat",
+            "tenant_id",
+            "status",
+            postgresql_include=list(HEAT_COLUMNS),
+        ),
         # The conversations inbox: leads whose last word is theirs (a reply is owed). Partial,
         # so it holds the few hundred waiting leads, not the 100,000.
         Index(

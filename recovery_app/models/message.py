@@ -13,6 +13,9 @@ from recovery_app.models.base import (
 )
 from recovery_app.models.enums import Channel, Direction, MessageCategory, MessageStatus
 
+# A recovery touch (analytics.conversions.touch_clauses): a marketing message we sent.
+TOUCH_SQL = "direction = 'outbound' AND category = 'marketing' AND sent_at IS NOT NULL"
+
 
 class Message(SQLModel, table=True):
     """Every SMS and email, in and out. The outbox is the `queued` outbound rows."""
@@ -68,6 +71,21 @@ class Message(SQLModel, table=True):
         Index("ix_messages_status_next_attempt", "status", "next_attempt_at"),
         Index("ix_messages_lead_created", "lead_id", "created_at"),
         Index("ix_messages_tenant_created", "tenant_id", "created_at"),
+        # What an office sent in a time range: the daily rollup, and ROI's costs for the days
+        # the rollup does not hold for good yet.
+        Index("ix_messages_tenant_sent", "tenant_id", "sent_at"),
+        # ROI's attribution: a deal's touches are the lead's recovery messages sent in the
+        # window before it closed. Partial (recovery messages only) and covering on
+        # PostgreSQL, so each deal is one index-only range read (bench/manager.py: 850 ms for
+        # a month's 19,000 deals by a scan of 5M messages, 64 ms with it).
+        Index(
+            "ix_messages_touches",
+            "lead_id",
+            "sent_at",
+            postgresql_include=["id", "tenant_id", "campaign_id", "channel"],
+            postgresql_where=text(TOUCH_SQL),
+            sqlite_where=text(TOUCH_SQL),
+        ),
         Index("ix_messages_provider_id", "provider", "provider_id"),
         Index("ix_messages_campaign", "campaign_id", "status"),
         # The dashboard's "failed sends today", every second: partial, so it holds the few

@@ -3,7 +3,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Date, Index, text
 from sqlmodel import Field, SQLModel
 
-from recovery_app.models.base import created_field, fk_field, id_field
+from recovery_app.models.base import created_field, fk_field, id_field, str_field
 
 
 class DailyMetric(SQLModel, table=True):
@@ -49,3 +49,26 @@ class DailyMetric(SQLModel, table=True):
             unique=True,
         ),
     )
+
+
+class DailyMessageCost(SQLModel, table=True):
+    """An office's messages sent on one local day, per campaign (NULL: none), channel and
+    category: how many, their segments and what they cost when sent. Rebuilt with
+    `daily_metrics` by the same job; ROI's costs read it instead of millions of messages."""
+
+    __tablename__ = "daily_message_costs"
+
+    id: int | None = id_field()
+    tenant_id: int = fk_field("tenants.id")
+    day: date = Field(sa_type=Date(), nullable=False)
+    # No foreign key: a campaign's spend stays in the books after the campaign is deleted.
+    campaign_id: int | None = Field(default=None, sa_type=BigInteger())
+    channel: str = str_field(8, nullable=False)
+    category: str = str_field(16, nullable=False)
+    sent: int = Field(default=0, nullable=False)
+    segments: int = Field(default=0, nullable=False)
+    cost_microdollars: int = Field(default=0, sa_type=BigInteger(), nullable=False)
+    # A day computed after it ended is final (a message's send time and price never change).
+    computed_at: datetime = created_field()
+
+    __table_args__ = (Index("ix_daily_message_costs_tenant_day", "tenant_id", "day"),)

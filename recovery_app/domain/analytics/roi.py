@@ -31,6 +31,7 @@ from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.analytics.conversions import touch_clauses
 from recovery_app.domain.audit import service as audit
+from recovery_app.domain.metrics import rollup
 from recovery_app.domain.metrics.rollup import day_bounds
 from recovery_app.errors import NotFound, ValidationFailed
 from recovery_app.models import (
@@ -40,6 +41,7 @@ from recovery_app.models import (
     Campaign,
     Channel,
     Conversion,
+    DailyMessageCost,
     DailyMetric,
     Lead,
     Message,
@@ -435,35 +437,123 @@ def before_after(
 SentBy = dict[tuple[int | None, str], tuple[int, int]]
 
 
+def _rolled_span(
+    session: Session, tenant: Tenant, period: Period, today: date
+) -> tuple[date, date] | None:
+    """The days of `period` the daily rollup holds for good, as one unbroken span: from the
+    first rolled day on, up to yesterday when the job rolled it after it ended (else the day
+    before); None when it holds none or has a gap there (the job was down for days)."""
+    tenant_id = int(tenant.id)  # type: ignore[arg-type]
+    day = col(DailyMessageCost.day)
+    yesterday = today - timedelta(days=1)
+    rolled_at = session.execute(
+        select(func.min(col(DailyMessageCost.computed_at))).where(
+            col(DailyMessageCost.tenant_id) == tenant_id, day == yesterday
+        )
+    ).scalar_one()
+    final = (
+        rolled_at is not None
+        and _aware(rolled_at) >= rollup.day_bounds(today, ZoneInfo(tenant.timezone))[0]
+    )
+    last = min(period.end, yesterday if final else yesterday - timedelta(days=1))
+    first, rolled = session.execute(
+        select(func.min(day), func.count(func.distinct(day))).where(
+            col(DailyMessageCost.tenant_id) == tenant_id, day >= period.start, day <= last
+        )
+    ).one()
+    if first is None or rolled != (last - first).days + 1:
+        return None
+    return first, last
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands UTC moments back naive.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def sent_messages(
+    session: Session, tenant: Tenant, period: Period, today: date
+) -> list[tuple[Any, str, str, int, int, int]]:
+    """(campaign id, channel, category, sent, segments, cost) of the messages to leads sent in
+    `period`: from `daily_message_costs` for the days it holds for good, from the messages
+    themselves for the rest (today, yesterday until the job has rolled it whole, any day before the office's
+    first rollup)."""
+    tenant_id = int(tenant.id)  # type: ignore[arg-type]
+    zone = ZoneInfo(tenant.timezone)
+    span = _rolled_span(session, tenant, period, today)
+    live: list[tuple[date, date]] = []
+    rows: list[tuple[Any, str, str, int, int, int]] = []
+    if span is None:
+        live.append((period.start, period.end))
+    else:
+        first, last = span
+        if period.start < first:
+            live.append((period.start, first - timedelta(days=1)))
+        if last < period.end:
+            live.append((last + timedelta(days=1), period.end))
+        rolled = col(DailyMessageCost.day)
+        rows += [
+            (campaign_id, str(channel), str(category), int(n), int(seg or 0), int(c or 0))
+            for campaign_id, channel, category, n, seg, c in session.execute(
+                select(
+                    col(DailyMessageCost.campaign_id),
+                    col(DailyMessageCost.channel),
+                    col(DailyMessageCost.category),
+                    func.sum(col(DailyMessageCost.sent)),
+                    func.sum(col(DailyMessageCost.segments)),
+                    func.sum(col(DailyMessageCost.cost_microdollars)),
+                )
+                .where(
+                    col(DailyMessageCost.tenant_id) == tenant_id, rolled >= first, rolled <= last
+                )
+                .group_by(
+                    col(DailyMessageCost.campaign_id),
+                    col(DailyMessageCost.channel),
+                    col(DailyMessageCost.category),
+                )
+            )
+            if n  # the zero rows that mark a day without sends
+        ]
+    for first_day, last_day in live:
+        start = rollup.day_bounds(first_day, zone)[0]
+        end = rollup.day_bounds(last_day, zone)[1]
+        rows += [
+            (
+                r["campaign_id"],
+                r["channel"],
+                r["category"],
+                r["sent"],
+                r["segments"],
+                r["cost_microdollars"],
+            )
+            for r in rollup.message_costs(session, tenant_id, start, end)
+        ]
+    return rows
+
+
 def costs(
-    session: Session, tenant: Tenant, start: datetime, end: datetime, settings: RoiSettings
+    session: Session,
+    tenant: Tenant,
+    period: Period,
+    today: date,
+    settings: RoiSettings,
 ) -> tuple[Costs, SentBy]:
-    """The range's costs (every message to a lead counts), and the recovery messages sent and
+    """The period's costs (every message to a lead counts), and the recovery messages sent and
     their cost per (campaign, channel) for the campaign and channel tables."""
     tenant_id = int(tenant.id)  # type: ignore[arg-type]
+    start, end = bounds(period, tenant.timezone)
     prices = prices_of(tenant)
-    sent_rows = session.execute(
-        select(
-            col(Message.campaign_id),
-            col(Message.channel),
-            col(Message.category),
-            func.count(),
-            func.coalesce(func.sum(col(Message.segments)), 0),
-            func.coalesce(func.sum(col(Message.cost_microdollars)), 0),
-        )
-        .where(
-            *touch_clauses(tenant_id)[:2],
-            col(Message.lead_id).is_not(None),
-            col(Message.sent_at) >= start,
-            col(Message.sent_at) < end,
-        )
-        .group_by(col(Message.campaign_id), col(Message.channel), col(Message.category))
-    ).all()
+    sent_rows = sent_messages(session, tenant, period, today)
     per_campaign: SentBy = {}
     totals = {Channel.SMS: [0, 0, 0], Channel.EMAIL: [0, 0, 0]}
     for campaign_id, channel, category, count, segments, cost in sent_rows:
         if category == MessageCategory.MARKETING:
-            per_campaign[(campaign_id, str(channel))] = (int(count or 0), int(cost or 0))
+            # The rollup and the live days may both hold a campaign: add them up.
+            before = per_campaign.get((campaign_id, str(channel)), (0, 0))
+            per_campaign[(campaign_id, str(channel))] = (
+                before[0] + int(count or 0),
+                before[1] + int(cost or 0),
+            )
         bucket = totals[Channel(channel)]
         bucket[0] += int(count or 0)
         bucket[1] += int(segments or 0)
@@ -602,9 +692,29 @@ def report(
         session, tenant_id=tenant_id, start=start, end=end, window_days=window, model=model
     )
 
-    deals, revenue = session.execute(
-        select(func.count(func.distinct(credited.c.conversion_id)), func.sum(credited.c.credit))
-    ).one()
+    # One pass over the credits, grouped by every key a table shows (a few hundred rows at
+    # most); the totals and the four tables are sums of it. Each deal's shares add up to 1,
+    # so the deals credited are the sum of the shares.
+    cube = session.execute(
+        select(
+            credited.c.campaign_id,
+            credited.c.channel,
+            col(Lead.source),
+            col(Lead.assigned_user_id),
+            func.sum(credited.c.share),
+            func.sum(credited.c.credit),
+        )
+        .select_from(credited)
+        .outerjoin(Lead, col(Lead.id) == credited.c.lead_id)
+        .group_by(
+            credited.c.campaign_id,
+            credited.c.channel,
+            col(Lead.source),
+            col(Lead.assigned_user_id),
+        )
+    ).all()
+    deals = sum(float(share or 0) for *_, share, _ in cube)
+    revenue = sum(float(credit or 0) for *_, credit in cube)
     closed_deals, closed_revenue = session.execute(
         select(func.count(), func.coalesce(func.sum(col(Conversion.value_cents)), 0)).where(
             col(Conversion.tenant_id) == tenant_id,
@@ -613,41 +723,35 @@ def report(
         )
     ).one()
 
-    spent, sent_by = costs(session, tenant, start, end, settings)
+    today = now.astimezone(ZoneInfo(tenant.timezone)).date()
+    spent, sent_by = costs(session, tenant, period, today, settings)
 
-    def by(key: Any, *joins: tuple[Any, Any]) -> Any:
-        query = select(key, func.sum(credited.c.share), func.sum(credited.c.credit)).select_from(
-            credited
-        )
-        for table, on in joins:
-            query = query.outerjoin(table, on)
-        return session.execute(query.group_by(key)).all()
+    def by(position: int) -> list[tuple[Any, float, float]]:
+        totals: dict[Any, list[float]] = {}
+        for row in cube:
+            bucket = totals.setdefault(row[position], [0.0, 0.0])
+            bucket[0] += float(row[4] or 0)
+            bucket[1] += float(row[5] or 0)
+        return [(key, share, credit) for key, (share, credit) in totals.items()]
 
-    campaign_rows = by(credited.c.campaign_id)
     names = dict(
         session.execute(
             select(col(Campaign.id), col(Campaign.name)).where(col(Campaign.tenant_id) == tenant_id)
         ).all()
     )
     names[None] = NO_CAMPAIGN
-    by_campaign = _with_costs(_slices(campaign_rows, names, "campaign"), sent_by, "campaign", names)
-    channel_rows = by(credited.c.channel)
+    by_campaign = _with_costs(_slices(by(0), names, "campaign"), sent_by, "campaign", names)
     channels = {"sms": "Text (SMS)", "email": "Email"}
-    by_channel = _with_costs(
-        _slices(channel_rows, channels, "channel"), sent_by, "channel", channels
-    )
-    lead_source = col(Lead.source)
-    by_source = _slices(by(lead_source, (Lead, col(Lead.id) == credited.c.lead_id)), {}, "source")
-    owner = col(Lead.assigned_user_id)
+    by_channel = _with_costs(_slices(by(1), channels, "channel"), sent_by, "channel", channels)
+    by_source = _slices(by(2), {}, "source")
     agents = dict(
         session.execute(
             select(col(User.id), col(User.full_name)).where(col(User.tenant_id) == tenant_id)
         ).all()
     )
     agents[None] = "Unassigned"
-    by_agent = _slices(by(owner, (Lead, col(Lead.id) == credited.c.lead_id)), agents, "agent")
+    by_agent = _slices(by(3), agents, "agent")
 
-    today = now.astimezone(ZoneInfo(tenant.timezone)).date()
     recovered = session.execute(
         select(func.coalesce(func.sum(col(DailyMetric.recovered)), 0)).where(
             col(DailyMetric.tenant_id) == tenant_id,
@@ -661,7 +765,7 @@ def report(
         model=model,
         window_days=window,
         revenue_cents=round(float(revenue or 0)),
-        deals=int(deals or 0),
+        deals=round(deals),
         closed_revenue_cents=int(closed_revenue or 0),
         closed_deals=int(closed_deals or 0),
         recovered=int(recovered or 0),

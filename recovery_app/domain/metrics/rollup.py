@@ -1,6 +1,8 @@
 """Daily metrics: each office's day (in its own timezone) and each agent's, rolled up from the
 source rows into `daily_metrics`, so dashboards and trend charts read a few hundred small rows
-instead of scanning months of leads and messages.
+instead of scanning months of leads and messages. Each office-day's messages are also rolled
+per campaign, channel and category into `daily_message_costs` (ROI's costs), back to the
+office's creation.
 
 The `rollup_daily_metrics` job recomputes today and yesterday every hour (delivery receipts,
 replies and conversions keep arriving after the day ends); an office without any rows yet gets
@@ -30,6 +32,7 @@ from recovery_app.models import (
     AiDraft,
     Channel,
     Conversion,
+    DailyMessageCost,
     DailyMetric,
     Direction,
     Lead,
@@ -42,6 +45,8 @@ from recovery_app.models import (
 
 RECENT_DAYS = 2  # today and yesterday, every run
 BACKFILL_DAYS = 90  # an office's first run
+# Older days whose message costs are rolled up per run (ROI reads up to MAX_SERIES_DAYS).
+COST_BACKFILL_PER_RUN = 60
 MAX_SERIES_DAYS = 400
 COUNTS = (
     "leads_new",
@@ -62,17 +67,74 @@ COUNTS = (
     "ai_cost_microdollars",
 )
 _OFFICE = 0  # the key of the office's own totals while a day is computed
+NOTHING_SENT: dict[str, Any] = {
+    "campaign_id": None,
+    "channel": Channel.SMS.value,
+    "category": "none",
+    "sent": 0,
+    "segments": 0,
+    "cost_microdollars": 0,
+}
 
 
 def rollup_daily_metrics(session: Session, now: datetime) -> dict[str, int]:
     """Rebuild the recent days of every office (the whole backfill for a new one)."""
     tenants = list(session.execute(select(Tenant).order_by(col(Tenant.id))).scalars())
-    days = rows = 0
+    days = rows = costed = 0
     for tenant in tenants:
         for day in days_to_roll(session, tenant, now):
             rows += rebuild_day(session, tenant, day, now=now)
             days += 1
-    return {"tenants": len(tenants), "days": days, "rows": rows}
+        costed += backfill_costs(session, tenant, now)
+    return {"tenants": len(tenants), "days": days, "rows": rows, "cost_days": costed}
+
+
+def backfill_costs(
+    session: Session, tenant: Tenant, now: datetime, *, most: int = COST_BACKFILL_PER_RUN
+) -> int:
+    """Roll up the message costs of up to `most` of the office's older days that have none
+    yet (newest first, back to when the office was created or MAX_SERIES_DAYS ago), so ROI
+    over any range it allows reads the rollup. Cheap next to a whole day: one grouped query
+    on (tenant, sent_at) a day."""
+    zone = ZoneInfo(tenant.timezone)
+    today = now.astimezone(zone).date()
+    oldest = max(tenant.created_at.astimezone(zone).date(), today - timedelta(days=MAX_SERIES_DAYS))
+    have = set(
+        session.execute(
+            select(col(DailyMessageCost.day))
+            .where(
+                col(DailyMessageCost.tenant_id) == tenant.id, col(DailyMessageCost.day) >= oldest
+            )
+            .distinct()
+        ).scalars()
+    )
+    wanted = [
+        day
+        for back in range(1, (today - oldest).days + 1)
+        if (day := today - timedelta(days=back)) not in have
+    ][:most]
+    for day in wanted:
+        _write_costs(session, tenant, day, now=now)
+    return len(wanted)
+
+
+def _write_costs(session: Session, tenant: Tenant, day: date, *, now: datetime) -> int:
+    session.execute(
+        delete(DailyMessageCost).where(
+            col(DailyMessageCost.tenant_id) == tenant.id, col(DailyMessageCost.day) == day
+        )
+    )
+    # A day that sent nothing still gets a (zero) row: a day without rows is one the rollup
+    # has not computed, which ROI then reads from the messages instead.
+    costs = [
+        {"tenant_id": tenant.id, "day": day, "computed_at": now, **values}
+        for values in message_costs(
+            session, pk(tenant), *day_bounds(day, ZoneInfo(tenant.timezone))
+        )
+        or [NOTHING_SENT]
+    ]
+    session.execute(insert(DailyMessageCost), costs)
+    return len(costs)
 
 
 def days_to_roll(session: Session, tenant: Tenant, now: datetime) -> list[date]:
@@ -83,12 +145,29 @@ def days_to_roll(session: Session, tenant: Tenant, now: datetime) -> list[date]:
     known = session.execute(
         select(col(DailyMetric.id)).where(col(DailyMetric.tenant_id) == tenant.id).limit(1)
     ).first()
-    if known is not None:
-        span = RECENT_DAYS
-    else:
+    if known is None:
         first = tenant.created_at.astimezone(zone).date()
         span = max(1, min(BACKFILL_DAYS, (today - first).days + 1))
-    return [today - timedelta(days=back) for back in range(span)]
+        return [today - timedelta(days=back) for back in range(span)]
+    recent = [today - timedelta(days=back) for back in range(RECENT_DAYS)]
+    # Days rolled before `daily_message_costs` existed (or whose rows were lost) are rebuilt
+    # whole, within the backfill's reach, so ROI can read their costs from the rollup.
+    costed = select(col(DailyMessageCost.day)).where(
+        col(DailyMessageCost.tenant_id) == tenant.id,
+        col(DailyMessageCost.day) == col(DailyMetric.day),
+    )
+    missing = session.execute(
+        select(col(DailyMetric.day))
+        .where(
+            col(DailyMetric.tenant_id) == tenant.id,
+            col(DailyMetric.user_id).is_(None),
+            col(DailyMetric.day) > today - timedelta(days=BACKFILL_DAYS),
+            col(DailyMetric.day) < recent[-1],
+            ~costed.exists(),
+        )
+        .order_by(col(DailyMetric.day).desc())
+    ).scalars()
+    return recent + list(missing)
 
 
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -117,7 +196,43 @@ def rebuild_day(session: Session, tenant: Tenant, day: date, *, now: datetime) -
         for user_id, values in numbers.items()
     ]
     session.execute(insert(DailyMetric), rows)
-    return len(rows)
+    return len(rows) + _write_costs(session, tenant, day, now=now)
+
+
+def message_costs(
+    session: Session, tenant_id: int, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """The office's messages to leads sent in [start, end), per campaign, channel and category:
+    how many, their segments and their cost (as priced when sent)."""
+    rows = session.execute(
+        select(
+            col(Message.campaign_id),
+            col(Message.channel),
+            col(Message.category),
+            func.count(),
+            func.coalesce(func.sum(col(Message.segments)), 0),
+            func.coalesce(func.sum(col(Message.cost_microdollars)), 0),
+        )
+        .where(
+            col(Message.tenant_id) == tenant_id,
+            col(Message.direction) == Direction.OUTBOUND,
+            col(Message.lead_id).is_not(None),
+            col(Message.sent_at) >= start,
+            col(Message.sent_at) < end,
+        )
+        .group_by(col(Message.campaign_id), col(Message.channel), col(Message.category))
+    ).all()
+    return [
+        {
+            "campaign_id": campaign_id,
+            "channel": str(channel),
+            "category": str(category),
+            "sent": int(count or 0),
+            "segments": int(segments or 0),
+            "cost_microdollars": int(cost or 0),
+        }
+        for campaign_id, channel, category, count, segments, cost in rows
+    ]
 
 
 @dataclass

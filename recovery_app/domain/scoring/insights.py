@@ -55,6 +55,9 @@ FIRST_HOUR, LAST_HOUR = 8, 21
 PRIORITY_SIZE = 20
 # A lead a person already called or wrote to is still worth a call, a bit less.
 TOUCHED_WEIGHT = 0.6
+MAX_SCORE = 100
+# The call list's widest bounded look-back (a year); past it one unbounded query is cheaper.
+MAX_LOOK_BACK_HOURS = 24.0 * 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,14 +414,19 @@ def priority_queue(
 ) -> list[PriorityLead]:
     """The open leads most worth a call now: score x recency (halves after a day since they
     last reached out) x not yet contacted by a person (a lead already touched counts 0.6).
-    Leads without a phone, and leads we wrote to in the last four hours, are left out."""
+    Leads without a phone, and leads we wrote to in the last four hours, are left out.
+
+    Exact, without scoring every open lead: a lead that reached out more than H hours ago is
+    worth less than MAX_SCORE x 24 / (24 + H), so the leads of the last day are ranked first
+    (an index on when they reached out finds them), and the look-back widens only until no
+    older lead could beat the last of the list."""
     reached = func.coalesce(col(Lead.last_inbound_at), col(Lead.created_at))
     hours = _hours_since(session, reached, now)
     touched = col(Lead.first_human_touch_at).is_not(None)
     # SQLite's two-argument max() is PostgreSQL's greatest().
     clamped = func.greatest(hours, 0) if _pg(session) else func.max(hours, 0)
     worth = col(Lead.score) * (24.0 / (24.0 + clamped)) * case((touched, TOUCHED_WEIGHT), else_=1.0)
-    rows = session.execute(
+    query = (
         select(
             col(Lead.id),
             col(Lead.first_name),
@@ -444,7 +452,25 @@ def priority_queue(
         )
         .order_by(worth.desc(), col(Lead.id).desc())
         .limit(limit)
-    ).all()
+    )
+    look_back: float | None = 24.0
+    while True:
+        bounded = (
+            query if look_back is None else query.where(reached >= _moment_before(now, look_back))
+        )
+        rows = session.execute(bounded).all()
+        if look_back is None:
+            break
+        # The best any lead from before the look-back can be worth.
+        ceiling = MAX_SCORE * 24.0 / (24.0 + look_back)
+        last = float(rows[-1][10]) if len(rows) == limit else 0.0
+        if last >= ceiling:  # older leads are worth strictly less than the ceiling
+            break
+        # Far enough back that an older lead is worth less than the current last; everything
+        # once that is more than a year or the list is not full.
+        needed = 24.0 * (MAX_SCORE / last - 1.0) if last > 0 else None
+        widens = needed is not None and look_back < needed < MAX_LOOK_BACK_HOURS
+        look_back = needed if widens else None
     return [
         PriorityLead(
             id=row[0],
@@ -461,6 +487,11 @@ def priority_queue(
         )
         for row in rows
     ]
+
+
+def _moment_before(now: datetime, hours: float) -> datetime:
+    # A little earlier than exact, so float rounding never drops a lead on the edge.
+    return now - timedelta(hours=hours, seconds=1)
 
 
 def _pg(session: Session) -> bool:

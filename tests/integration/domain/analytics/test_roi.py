@@ -7,8 +7,11 @@ import random
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import delete
+from sqlmodel import col
 
 from recovery_app.domain.analytics import roi
+from recovery_app.domain.metrics import rollup
 from recovery_app.errors import Forbidden, ValidationFailed
 from recovery_app.models import (
     Activity,
@@ -17,6 +20,7 @@ from recovery_app.models import (
     Campaign,
     Channel,
     Conversion,
+    DailyMessageCost,
     DailyMetric,
     Direction,
     Message,
@@ -330,3 +334,62 @@ def test_attribution_matches_a_brute_force_computation(session, model: str) -> N
     got = {s.label: s.revenue_cents for s in report.by_campaign if s.revenue_cents}
     assert got == {name: round(cents) for name, cents in expected.items() if round(cents)}
     assert report.revenue_cents == round(sum(expected.values()))
+
+
+def test_costs_from_the_daily_rollup_equal_those_from_the_messages(session) -> None:
+    """ROI reads the days the rollup holds for good from `daily_message_costs` and the rest
+    from the messages; either way every figure is the same."""
+    rng = random.Random(3)
+    tenant = make_tenant(session, timezone="America/Chicago")
+    campaigns = [campaign(session, tenant, f"C{i}") for i in range(3)]
+    for _ in range(12):
+        lead = make_lead(session, tenant, created_at=NOW - timedelta(days=60))
+        for _ in range(rng.randint(1, 8)):
+            channel = rng.choice([Channel.SMS, Channel.EMAIL])
+            sent(
+                session,
+                lead,
+                rng.uniform(0, 40),  # some before October, some on the days not yet final
+                campaign=rng.choice([*campaigns, None]),
+                channel=channel,
+                category=rng.choice([MessageCategory.MARKETING, MessageCategory.CONVERSATIONAL]),
+                segments=rng.randint(1, 3) if channel == Channel.SMS else 0,
+                cost_microdollars=rng.randint(0, 30_000),
+            )
+    manager = manager_of(tenant)
+
+    def figures() -> tuple:
+        report = roi.report(session, viewer=manager, period=OCTOBER, model="linear", now=NOW)
+        tables = [(s.key, s.sent, s.cost_microdollars) for s in report.by_campaign]
+        channels = [(s.key, s.sent, s.cost_microdollars) for s in report.by_channel]
+        return report.costs, sorted(tables), sorted(channels)
+
+    live = figures()
+    assert live[0].sms_sent > 0 and live[0].emails_sent > 0
+    for back in range(45):
+        rollup.rebuild_day(session, tenant, date(2026, 11, 1) - timedelta(days=back), now=NOW)
+    session.flush()
+    # Rolled after it ended, Oct 31 is final; Nov 1 (today) is read from the messages.
+    assert roi._rolled_span(session, tenant, OCTOBER, date(2026, 11, 1)) == (
+        date(2026, 10, 1),
+        date(2026, 10, 31),
+    )
+    assert figures() == live
+    # Yesterday rolled before it ended (messages may have gone out since): read live too.
+    rollup.rebuild_day(session, tenant, date(2026, 10, 31), now=NOW - timedelta(hours=20))
+    assert roi._rolled_span(session, tenant, OCTOBER, date(2026, 11, 1)) == (
+        date(2026, 10, 1),
+        date(2026, 10, 30),
+    )
+    assert figures() == live
+    # A day the rollup lost (the job was down): the whole period is read from the messages.
+    session.execute(
+        delete(DailyMessageCost).where(
+            col(DailyMessageCost.tenant_id) == tenant.id,
+            col(DailyMessageCost.day) == date(2026, 10, 12),
+        )
+    )
+    assert roi._rolled_span(session, tenant, OCTOBER, date(2026, 11, 1)) is None
+    assert figures() == live
+    # ... and the next run of the job rebuilds it.
+    assert date(2026, 10, 12) in rollup.days_to_roll(session, tenant, NOW)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from recovery_app.domain.metrics.rollup import (
+    COST_BACKFILL_PER_RUN,
     daily_series,
     day_bounds,
     percentile,
@@ -22,6 +23,7 @@ from recovery_app.models import (
     AiDraft,
     Channel,
     Conversion,
+    DailyMessageCost,
     DailyMetric,
     Direction,
     Message,
@@ -223,3 +225,41 @@ def test_who_reads_which_rows(session, office) -> None:
     assert len(everyone) == 5 and everyone[0].user_id is None
     with pytest.raises(ValidationFailed):
         daily_series(session, viewer=manager, start=TODAY, end=YESTERDAY)
+
+
+def test_message_costs_are_rolled_back_to_the_office_start_a_batch_per_run(session) -> None:
+    """The first run rolls the last 90 days whole; the message costs of older days (which
+    ROI may ask for, up to 400 days) follow, COST_BACKFILL_PER_RUN days per run, newest first;
+    a day that sent nothing gets a zero row, so it reads as rolled rather than missing."""
+    tenant = make_tenant(session, timezone="America/Chicago", created_at=NOW - timedelta(days=200))
+    lead = make_lead(session, tenant, created_at=NOW - timedelta(days=199))
+    old = NOW - timedelta(days=120)
+    message(session, lead, Direction.OUTBOUND, sent_at=old, segments=2, cost_microdollars=15_800)
+    message(session, lead, Direction.OUTBOUND, sent_at=old, channel=Channel.EMAIL)
+
+    first = rollup_daily_metrics(session, NOW)
+    assert first["days"] == 90 and first["cost_days"] == COST_BACKFILL_PER_RUN
+
+    def costs() -> dict[date, list[tuple]]:
+        found: dict[date, list[tuple]] = {}
+        for row in session.execute(
+            select(DailyMessageCost).where(DailyMessageCost.tenant_id == tenant.id)
+        ).scalars():
+            found.setdefault(row.day, []).append(
+                (row.channel, row.category, row.sent, row.segments, row.cost_microdollars)
+            )
+        return found
+
+    oldest = TODAY - timedelta(days=90 + COST_BACKFILL_PER_RUN - 1)
+    assert min(costs()) == oldest
+    rollup_daily_metrics(session, NOW + timedelta(hours=1))
+    found = costs()
+    created = (NOW - timedelta(days=200)).astimezone(CHICAGO).date()
+    assert min(found) == created and len(found) == (TODAY - created).days + 1
+    day = old.astimezone(CHICAGO).date()
+    assert sorted(found[day]) == [
+        ("email", "conversational", 1, 0, 0),
+        ("sms", "conversational", 1, 2, 15_800),
+    ]
+    assert found[day - timedelta(days=1)] == [("sms", "none", 0, 0, 0)]
+    assert rollup_daily_metrics(session, NOW + timedelta(hours=2))["cost_days"] == 0

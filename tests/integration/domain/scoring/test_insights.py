@@ -210,3 +210,49 @@ def test_the_call_list_ranks_score_recency_and_untouched(session) -> None:
     assert [c.id for c in calls] == [fresh.id, touched.id, stale_high.id]
     assert calls[0].worth == pytest.approx(60 * 24 / 25, abs=0.2)
     assert calls[1].touched and not calls[0].touched
+
+
+@pytest.mark.parametrize("spread_days", [2, 400])
+def test_the_call_list_matches_a_brute_force_ranking(session, spread_days: int) -> None:
+    """The call list looks back a day first and widens only as far as an older lead could
+    still make the list: the result is the exact top 20 of every open lead, whether the best
+    leads are all recent (2 days) or spread over more than a year (400 days)."""
+    rng = random.Random(spread_days)
+    tenant = make_tenant(session)
+    agent = make_user(session, tenant)
+    leads = []
+    for _ in range(120):
+        inbound = rng.random() < 0.5
+        reached = NOW - timedelta(hours=rng.uniform(-2, spread_days * 24))
+        lead = make_lead(
+            session,
+            tenant,
+            score=rng.randint(0, 100),
+            status=rng.choice([LeadStatus.NEW, LeadStatus.SILENT, LeadStatus.LOST]),
+            phone=None if rng.random() < 0.1 else f"+1512{rng.randint(2000000, 9999999)}",
+            assigned_user_id=rng.choice([agent.id, None]),
+            created_at=reached - timedelta(hours=1) if inbound else reached,
+            last_inbound_at=reached if inbound else None,
+            first_human_touch_at=NOW - timedelta(days=1) if rng.random() < 0.3 else None,
+            last_outbound_at=NOW - timedelta(hours=rng.choice([1, 10])),
+        )
+        leads.append(lead)
+
+    def worth(lead) -> float:
+        reached = lead.last_inbound_at or lead.created_at
+        hours = max((NOW - reached).total_seconds() / 3600, 0)
+        return lead.score * 24 / (24 + hours) * (0.6 if lead.first_human_touch_at else 1.0)
+
+    for viewer in (manager_of(tenant), viewer_for(agent)):
+        callable_ = [
+            lead
+            for lead in leads
+            if lead.status != LeadStatus.LOST
+            and lead.phone
+            and lead.last_outbound_at < NOW - timedelta(hours=4)
+            and (viewer.is_manager or lead.assigned_user_id in (agent.id, None))
+        ]
+        expected = sorted(callable_, key=lambda lead: (-worth(lead), -lead.id))[:20]
+        got = insights.priority_queue(session, viewer=viewer, now=NOW)
+        assert [c.id for c in got] == [lead.id for lead in expected]
+        assert [c.worth for c in got] == pytest.approx([worth(x) for x in expected], abs=0.06)
