@@ -68,7 +68,7 @@ lint: install-test
 	$(BIN)/ruff check recovery_app tests bench alembic/env.py rxconfig.py
 
 typecheck: install-test
-	$(BIN)/mypy recovery_app/domain recovery_app/messaging
+	$(BIN)/mypy recovery_app/domain recovery_app/messaging recovery_app/integrations
 
 test: install-test chromium lint typecheck
 	$(BIN)/pytest
@@ -87,6 +87,7 @@ bench: install-test
 	$(BIN)/python -m bench.silence
 	$(BIN)/python -m bench.recovery
 	$(BIN)/python -m bench.workspace
+	$(BIN)/python -m bench.manager
 
 # Desktop and phone screenshots of every page, for the README (docs/screenshots/).
 screenshots: install-test chromium

@@ -79,6 +79,16 @@ class Settings(BaseSettings):
     # answers 503 and nothing from Calendly is accepted.
     calendly_webhook_signing_key: str | None = Field(default=None, repr=False)
 
+    # The Slack incoming webhook every office posts its alerts to unless it set its own in
+    # Settings -> Office (a secret: whoever has it can post to the channel). Unset: offices
+    # without their own URL have Slack alerts off.
+    slack_webhook_url: str | None = Field(default=None, repr=False)
+
+    # Apollo.io people match (lead enrichment): the key every office uses unless it set its own
+    # in Settings -> Office (a secret). Enrichment stays off until an office turns it on.
+    apollo_api_key: str | None = Field(default=None, repr=False)
+    apollo_api_base_url: str = "https://api.apollo.io"
+
     anthropic_api_key: str | None = Field(default=None, repr=False)
     anthropic_base_url: str | None = None
     anthropic_model: str | None = None
@@ -131,7 +141,9 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
-    @field_validator("app_base_url", "twilio_api_base_url", "sendgrid_api_base_url")
+    @field_validator(
+        "app_base_url", "twilio_api_base_url", "sendgrid_api_base_url", "apollo_api_base_url"
+    )
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -139,10 +151,20 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value.rstrip("/")
 
-    @field_validator("calendly_webhook_signing_key")
+    @field_validator("calendly_webhook_signing_key", "apollo_api_key")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return (value or "").strip() or None
+
+    @field_validator("slack_webhook_url")
+    @classmethod
+    def _optional_webhook_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.strip().startswith(("http://", "https://")):
+            msg = "must be an https:// incoming-webhook URL (https://hooks.slack.com/services/...)"
+            raise ValueError(msg)
+        return value.strip()
 
     @field_validator("anthropic_base_url")
     @classmethod

@@ -25,6 +25,7 @@ from recovery_app.api.webhooks import BadRequest, SignatureInvalid, SignatureReq
 from recovery_app.db import session_scope
 from recovery_app.domain.accounts import api_keys
 from recovery_app.domain.accounts.repository import tenant_by_location
+from recovery_app.domain.enrichment import service as enrichment
 from recovery_app.domain.leads.intake import (
     IntakePayload,
     intake,
@@ -35,7 +36,7 @@ from recovery_app.domain.leads.intake import (
 from recovery_app.errors import Forbidden, RecoveryError, StorageUnavailable, ValidationFailed
 from recovery_app.messaging import inbox
 from recovery_app.messaging.events import HANDLERS
-from recovery_app.models import Tenant, WebhookEvent, pk
+from recovery_app.models import Lead, Tenant, WebhookEvent, pk
 from recovery_app.settings import get_settings
 
 router = APIRouter(prefix="/webhooks", tags=["intake"])
@@ -186,7 +187,30 @@ def handle_lead(headers: Any, raw: bytes, ip: str | None, received_at: datetime)
         result = run_intake(work)
     except SQLAlchemyError as exc:
         raise StorageUnavailable("Cannot store the lead right now; retry shortly.") from exc
-    return JSONResponse(result.body(), status_code=201 if result.created else 200)
+    body = result.body()
+    if result.enrichment_pending:
+        # The lead is stored and its first response queued; now give Apollo at most 2 s, so
+        # the answer usually carries the enriched score. Slower, down or refused: the
+        # enrich_leads job finishes it and rescores the lead.
+        enrichment.enrich_now(result.lead_id, now=datetime.now(UTC))
+        body = _fresh_score(event_pk, body)
+    return JSONResponse(body, status_code=201 if result.created else 200)
+
+
+def _fresh_score(event_pk: int, body: dict[str, Any]) -> dict[str, Any]:
+    """The lead's score after enrichment, also kept as the answer a replay gets."""
+    try:
+        with session_scope() as session:
+            lead = session.get(Lead, body["lead_id"])
+            if lead is None or lead.score == body["score"]:
+                return body
+            body = body | {"score": lead.score, "temperature": str(lead.temperature)}
+            event = session.get(WebhookEvent, event_pk)
+            if event is not None and event.response:
+                event.response = dict(event.response) | {"body": body}
+            return body
+    except SQLAlchemyError:
+        return body  # the lead is stored; only the score in this answer is older
 
 
 def _finish(event_pk: int, status: int, body: dict[str, Any], *, error: str) -> None:

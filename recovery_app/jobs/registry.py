@@ -117,6 +117,30 @@ def _dispatch_outbox(session: Session, now: datetime) -> dict[str, Any]:
     return {key: value for key, value in stats.__dict__.items() if isinstance(value, int)}
 
 
+def _slack_alerts(session: Session, now: datetime) -> dict[str, Any]:
+    """Queue what the scan finds (replies waiting, failing campaigns, outages), then post the
+    queue: claimed rows are committed as `sending` before any call, the calls happen outside
+    any transaction (async, destinations in parallel), then the answers are recorded."""
+    from recovery_app.domain.alerts import delivery, service
+    from recovery_app.integrations.http import run_blocking
+
+    found = service.scan(session, now=now)
+    session.commit()
+    claimed = delivery.claim(session, now=now)
+    session.commit()
+    if not claimed.posts:
+        return found | claimed.counts
+    run_blocking(lambda: delivery.post_all(claimed.posts))
+    return found | claimed.counts | delivery.record(session, claimed.posts, now=now)
+
+
+def _enrich_leads(session: Session, now: datetime) -> dict[str, Any]:
+    """Finish the Apollo lookups intake queued (calls outside any transaction) and rescore."""
+    from recovery_app.domain.enrichment.service import run_job
+
+    return run_job(session, now)
+
+
 def _prune_sign_in_attempts(session: Session, now: datetime) -> dict[str, int]:
     result = session.execute(
         delete(SignInAttempt).where(col(SignInAttempt.created_at) < now - SIGN_IN_ATTEMPTS_KEPT)
@@ -192,6 +216,18 @@ JOBS: dict[str, Job] = {
             timedelta(minutes=15),
             _escalate_hot_leads,
             "alert managers about hot leads no person has touched in time",
+        ),
+        Job(
+            "slack_alerts",
+            timedelta(minutes=1),
+            _slack_alerts,
+            "alert Slack: replies waiting, failing campaigns, outages; post the alert queue",
+        ),
+        Job(
+            "enrich_leads",
+            timedelta(minutes=1),
+            _enrich_leads,
+            "look up queued leads in Apollo (job title, company, time zone) and rescore them",
         ),
         Job(
             "prune_sign_in_attempts",

@@ -10,11 +10,9 @@ step's template, and the message records which path wrote it (`drafted_by`).
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -23,6 +21,7 @@ from sqlmodel import col
 
 from recovery_app.db import insert_unless_taken
 from recovery_app.domain.campaigns.rendering import FALLBACKS
+from recovery_app.integrations.http import CircuitBreaker, retry_after_seconds
 from recovery_app.messaging.draft_checks import (
     allowed_hosts_of,
     blocklist_of,
@@ -122,60 +121,6 @@ def user_prompt(request: DraftRequest) -> str:
     else:
         lines.append("Channel: email. A subject under 70 characters and a body of 40-120 words.")
     return "\n\n".join(lines)
-
-
-# --- the circuit breaker ----------------------------------------------------------------------
-
-
-class CircuitBreaker:
-    """Opens after `threshold` failed calls within `window` seconds; while open nothing is tried;
-    after `cooldown` exactly one trial call decides (success closes it, failure reopens it)."""
-
-    def __init__(
-        self,
-        threshold: int = 5,
-        window: float = 60.0,
-        cooldown: float = 60.0,
-        clock: Callable[[], float] = time.monotonic,
-    ):
-        self.threshold, self.window, self.cooldown, self.clock = threshold, window, cooldown, clock
-        self.failures: deque[float] = deque()
-        self.opened_at: float | None = None
-        self.trial = False
-        self.lock = threading.Lock()
-
-    def allow(self) -> bool:
-        with self.lock:
-            if self.opened_at is None:
-                return True
-            if not self.trial and self.clock() - self.opened_at >= self.cooldown:
-                self.trial = True  # half-open: this caller's call is the trial
-                return True
-            return False
-
-    def succeeded(self) -> None:
-        with self.lock:
-            self.failures.clear()
-            self.opened_at, self.trial = None, False
-
-    def failed(self) -> None:
-        with self.lock:
-            now = self.clock()
-            if self.trial:
-                self.opened_at, self.trial = now, False
-                return
-            if self.opened_at is not None:
-                return  # a call begun before it opened: already counted as open
-            self.failures.append(now)
-            while self.failures and now - self.failures[0] > self.window:
-                self.failures.popleft()
-            if len(self.failures) >= self.threshold:
-                self.opened_at = now
-                self.failures.clear()
-
-    @property
-    def is_open(self) -> bool:
-        return self.opened_at is not None
 
 
 # --- the drafter ------------------------------------------------------------------------------
@@ -317,7 +262,7 @@ class Drafter:
                 reason = f"HTTP {status}"
                 if status not in RETRIED_STATUSES and status < 500:
                     raise AiUnavailable(reason) from exc
-                retry_after = _retry_after(exc.response.headers)
+                retry_after = retry_after_seconds(exc.response.headers)
                 if retry_after is not None:
                     if retry_after > self.max_wait:
                         raise AiUnavailable(f"{reason}, retry after {retry_after:g} s") from exc
@@ -347,22 +292,6 @@ class Drafter:
             if len(self._rejected) >= 10_000:  # bounded: forget the oldest
                 del self._rejected[next(iter(self._rejected))]
             self._rejected[(tenant_id, key)] = (self.clock(), note)
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds the API asks us to wait: `retry-after-ms`, `retry-after` seconds or a date."""
-    try:
-        if headers.get("retry-after-ms"):
-            return max(0.0, float(headers["retry-after-ms"]) / 1000)
-        value = headers.get("retry-after")
-        if not value:
-            return None
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def cost_microdollars(model: str, input_tokens: int, output_tokens: int) -> int:

@@ -34,6 +34,12 @@ from recovery_app.models.enums import (
     Role,
     Temperature,
 )
+from recovery_app.models.integration import (
+    EnrichmentCache,
+    EnrichmentCall,
+    SlackAlert,
+    TenantIntegration,
+)
 from recovery_app.models.lead import Activity, Lead
 from recovery_app.models.message import Message
 from recovery_app.models.metrics import DailyMessageCost, DailyMetric
@@ -64,6 +70,8 @@ __all__ = [
     "Direction",
     "DraftReview",
     "DraftStatus",
+    "EnrichmentCache",
+    "EnrichmentCall",
     "Enrollment",
     "EnrollmentStatus",
     "JobRun",
@@ -77,10 +85,12 @@ __all__ = [
     "Role",
     "SchedulerLease",
     "SignInAttempt",
+    "SlackAlert",
     "Suppression",
     "Temperature",
     "Template",
     "Tenant",
+    "TenantIntegration",
     "TriggerFiring",
     "TriggerRule",
     "User",

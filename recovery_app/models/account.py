@@ -27,6 +27,12 @@ class User(SQLModel, table=True):
     phone: str | None = str_field(20)
     # The agent's scheduling page (https, e.g. Calendly): the `{{booking_link}}` of their leads.
     booking_url: str | None = str_field(500)
+    # The agent's own Slack incoming webhook: copies of the office's alerts about their leads.
+    # A secret (it posts to their channel), so pages show it masked.
+    slack_webhook_url: str | None = str_field(500)
+    # Why Slack refused that URL for good (e.g. "404 no_service"); nothing is posted to it
+    # until it is changed. Cleared when the URL changes.
+    slack_webhook_error: str | None = str_field(500)
     password_hash: str | None = str_field(255)
     role: Role = str_field(16, Role.AGENT, nullable=False)
     # How many open leads routing may give this agent at most.

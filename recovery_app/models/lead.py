@@ -19,6 +19,7 @@ WAITING_SQL = (
     "last_inbound_at IS NOT NULL AND "
     "(last_outbound_at IS NULL OR last_inbound_at > last_outbound_at)"
 )
+ENRICHMENT_PENDING_SQL = "enrichment_status = 'pending'"
 REACHED_SQL = "coalesce(last_inbound_at, created_at)"
 HEAT_COLUMNS = (
     "score",
@@ -100,6 +101,22 @@ class Lead(SQLModel, table=True):
     # set it is a scoring factor ("appointment") and campaigns with that goal count it.
     appointment_at: datetime | None = when_field()
 
+    # Enrichment (Apollo people match): what the person's professional profile says, and
+    # where it came from. `enrichment_status`: NULL (never asked: enrichment off), "pending"
+    # (queued; `enrichment_due_at` is when the job tries), "done", "no_match", "skipped"
+    # (not looked up: `enrichment_note` says why, e.g. the monthly budget) or "failed".
+    job_title: str | None = str_field(200)
+    company: str | None = str_field(200)
+    seniority: str | None = str_field(40)
+    linkedin_url: str | None = str_field(500)
+    location: str | None = str_field(200)
+    enriched_at: datetime | None = when_field()
+    enrichment_source: str | None = str_field(16)
+    enrichment_status: str | None = str_field(16)
+    enrichment_note: str | None = str_field(300)
+    enrichment_due_at: datetime | None = when_field()
+    enrichment_attempts: int = Field(default=0, nullable=False)
+
     __table_args__ = (
         # NULLs are distinct in both SQLite and PostgreSQL, so leads with only one of the two
         # contact points never collide on the missing one.
@@ -132,6 +149,13 @@ class Lead(SQLModel, table=True):
             "tenant_id",
             "status",
             postgresql_include=list(HEAT_COLUMNS),
+        ),
+        # The enrichment queue: pending leads by when they are due (partial: a handful).
+        Index(
+            "ix_leads_enrichment_due",
+            "enrichment_due_at",
+            postgresql_where=text(ENRICHMENT_PENDING_SQL),
+            sqlite_where=text(ENRICHMENT_PENDING_SQL),
         ),
         # The conversations inbox: leads whose last word is theirs (a reply is owed). Partial,
         # so it holds the few hundred waiting leads, not the 100,000.

@@ -356,6 +356,14 @@ def _lead(back: rx.Component) -> rx.Component:
                         "Email", LeadDetailState.consent_email, LeadDetailState.opted_out_email
                     ),
                     _field("First message", LeadDetailState.first_message),
+                    rx.foreach(
+                        LeadDetailState.enrichment,
+                        lambda row, _i: _field(row["label"], row["value"]),
+                    ),
+                    rx.cond(
+                        LeadDetailState.enrichment_note != "",
+                        _field("Enrichment", LeadDetailState.enrichment_note, id="lead-enrichment"),
+                    ),
                     rx.cond(
                         LeadDetailState.silence != "",
                         _field("Silent", LeadDetailState.silence, id="lead-silence"),

@@ -191,6 +191,9 @@ def _dialog_buttons(submit: str, submit_id: str | None = None, on_cancel=None) -
     )
 
 
+SLACK_PLACEHOLDER = "https://hooks.slack.com/services/..."
+
+
 def _member_fields(defaults: dict | None = None) -> list[rx.Component]:
     d = defaults or {}
     return [
@@ -221,6 +224,15 @@ def _member_fields(defaults: dict | None = None) -> list[rx.Component]:
             default_value=d.get("booking_url", ""),
             aria_label="Booking link",
         ),
+        rx.text("Own Slack webhook (alerts about their leads)", size="2"),
+        rx.input(
+            name="slack_webhook_url",
+            type="url",
+            placeholder=d.get("slack_webhook", SLACK_PLACEHOLDER),
+            max_length=500,
+            aria_label="Agent's Slack incoming webhook URL (empty keeps the current one)",
+        ),
+        rx.checkbox("Remove their Slack webhook", name="slack_remove"),
     ]
 
 
@@ -279,6 +291,11 @@ def _edit_member_dialog(member: MemberRow) -> rx.Component:
                             "specialties": member["specialties"],
                             "timezone": member["timezone"],
                             "booking_url": member["booking_url"],
+                            "slack_webhook": rx.cond(
+                                member["slack_webhook"] != "",
+                                member["slack_webhook"],
+                                SLACK_PLACEHOLDER,
+                            ),
                         }
                     ),
                     _dialog_buttons("Save", on_cancel=TeamState.stop_edit),
@@ -299,6 +316,19 @@ def _member_row(member: MemberRow) -> rx.Component:
                 rx.cond(
                     member["booking_url"] != "",
                     rx.text(member["booking_url"], size="1", color_scheme="gray"),
+                ),
+                rx.cond(
+                    member["slack_webhook"] != "",
+                    rx.text("Slack: ", member["slack_webhook"], size="1", color_scheme="gray"),
+                ),
+                rx.cond(
+                    member["slack_error"] != "",
+                    rx.text(
+                        "Slack needs attention: ",
+                        member["slack_error"],
+                        size="1",
+                        color_scheme="red",
+                    ),
                 ),
                 spacing="0",
             )

@@ -79,6 +79,41 @@ class MessageRow(TypedDict):
     note: str
 
 
+ENRICHMENT_STATES = {
+    "pending": "Looking up in Apollo",
+    "no_match": "Apollo has no match for this person",
+    "skipped": "Not looked up",
+    "failed": "Apollo lookup failed",
+}
+
+
+def _enrichment(lead, now: datetime) -> tuple[list[SpeedRow], str]:
+    """The profile enrichment found (each value is untrusted text, shown as text), and a line
+    saying where it came from or why there is nothing."""
+    rows = [
+        SpeedRow(label=label, value=str(value))
+        for label, value in (
+            ("Job title", lead.job_title),
+            ("Company", lead.company),
+            ("Seniority", (lead.seniority or "").replace("_", " ")),
+            ("Location", lead.location),
+            ("LinkedIn", lead.linkedin_url),
+        )
+        if value
+    ]
+    status = lead.enrichment_status
+    if status is None:
+        return rows, ""
+    source = (lead.enrichment_source or "apollo").capitalize()
+    if status == "done" and lead.enriched_at is not None:
+        note = f"From {source}, {relative_time(lead.enriched_at, now)}"
+    else:
+        note = ENRICHMENT_STATES.get(status, status)
+        if lead.enrichment_note:
+            note += f": {lead.enrichment_note}"
+    return rows, note
+
+
 class LeadDetailState(SessionState):
     lead_name: str = ""
     email: str = ""
@@ -116,6 +151,9 @@ class LeadDetailState(SessionState):
     compose_blocked: bool = False
     # The score over time (score_changed activities), as a small plotly line.
     score_trend: go.Figure = go.Figure()
+    # The enriched profile (label, value) with its source, or why there is none.
+    enrichment: list[SpeedRow] = []
+    enrichment_note: str = ""
     _fingerprint: str = ""
 
     def _lead_id(self) -> int:
@@ -173,6 +211,7 @@ class LeadDetailState(SessionState):
             ),
         ]
         self.timezone = lead.timezone or "from phone number"
+        self.enrichment, self.enrichment_note = _enrichment(lead, now)
         self.created = lead.created_at.strftime("%b %-d, %Y %H:%M UTC")
         self.consent_sms, self.consent_email = lead.consent_sms, lead.consent_email
         self.opted_out_sms = lead.opted_out_sms_reason or "opted out" if lead.opted_out_sms else ""

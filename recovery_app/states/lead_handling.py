@@ -37,6 +37,7 @@ FACTOR_LABELS = {
     "consent": "Agreed to texts",
     "silence": f"Silent since our last message (full after {SILENCE_FULL_DAYS} days)",
     "opted_out": "Opted out of SMS and email",
+    "decision_maker": "Decision-maker per Apollo (half for a known title or company)",
 }
 
 

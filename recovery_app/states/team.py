@@ -28,6 +28,8 @@ class MemberRow(TypedDict):
     active: bool
     last_login: str
     booking_url: str
+    slack_webhook: str  # masked: the URL is a secret
+    slack_error: str
 
 
 class MemberForm(TypedDict, total=False):
@@ -40,6 +42,8 @@ class MemberForm(TypedDict, total=False):
     start: str
     end: str
     booking_url: str
+    slack_webhook_url: str
+    slack_remove: str
 
 
 def _row(member: team.Member) -> MemberRow:
@@ -58,6 +62,8 @@ def _row(member: team.Member) -> MemberRow:
         if member.last_login_at
         else "never",
         booking_url=member.booking_url or "",
+        slack_webhook=member.slack_webhook,
+        slack_error=member.slack_webhook_error or "",
     )
 
 
@@ -75,6 +81,10 @@ def _changes(form: MemberForm) -> MemberChanges:
         working_hours={day: [start, end] for day in WEEKDAYS} if start and end else None,
         # "" (an emptied field) clears the link; a form without the field leaves it.
         booking_url=form.get("booking_url"),
+        # The URL is never shown back, so an empty field keeps it; the box removes it.
+        slack_webhook_url=""
+        if form.get("slack_remove") in ("on", "true")
+        else (form.get("slack_webhook_url") or "").strip() or None,
     )
 
 

@@ -209,3 +209,135 @@ class FakeSendGrid(_Server):
             )
             return
         handler._send(202, None, {"X-Message-Id": secrets.token_urlsafe(16)})
+
+
+class FakeSlack(_Server):
+    """Slack incoming webhooks: POST /services/T.../B.../... with a JSON body. Answers
+    `200 ok` in plain text like Slack, or a scripted status with Slack's error code as the
+    body (`Reply(404, message="no_service")`, `Reply(429, headers={"Retry-After": "1"})`)."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.attempts = 0
+        self.attempt_times: list[float] = []
+        super().__init__()
+
+    def webhook(self, name: str = "office") -> str:
+        return f"{self.url}/services/T0000/B0000/{name}"
+
+    def handle_post(self, handler: Any, body: bytes) -> None:
+        reply = self.next_reply(Reply(status=200))
+        with self.lock:
+            self.attempts += 1
+            self.attempt_times.append(time.monotonic())
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.record and reply.status < 400:
+            with self.lock:
+                self.posts.append({"path": urlsplit(handler.path).path, "json": json.loads(body)})
+        text = (reply.message or ("ok" if reply.status < 400 else "error")).encode()
+        handler.send_response(reply.status)
+        handler.send_header("Content-Type", "text/plain; charset=utf-8")
+        handler.send_header("Content-Length", str(len(text)))
+        for name, value in reply.headers.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(text)
+
+    def posts_to(self, name: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [p["json"] for p in self.posts if p["path"].endswith(f"/{name}")]
+
+
+class FakeApollo(_Server):
+    """Apollo.io: `POST /api/v1/people/match` (JSON body or query) and `GET
+    /api/v1/auth/health`, with the key in `X-Api-Key`. People are registered by email
+    (`add_person`); an unknown email, or no email, answers `{"person": null}`. A key other
+    than `key` answers 401 `{"error": "Invalid access credentials."}` like Apollo; scripted
+    replies (`Reply(429, headers={"Retry-After": "30"})`, `Reply(delay=5)`) come first."""
+
+    def __init__(self, key: str = "apollo-test-key") -> None:
+        self.key = key
+        self.people: dict[str, dict[str, Any]] = {}
+        self.matches: list[dict[str, Any]] = []  # every match request's parameters
+        self.attempt_times: list[float] = []
+        super().__init__()
+
+    def add_person(self, email: str, **fields: Any) -> None:
+        self.people[email.lower()] = {
+            "id": secrets.token_hex(12),
+            "first_name": fields.get("first_name", "Pat"),
+            "last_name": fields.get("last_name", "Lee"),
+            "name": f"{fields.get('first_name', 'Pat')} {fields.get('last_name', 'Lee')}",
+            "linkedin_url": fields.get("linkedin_url", "http://www.linkedin.com/in/pat-lee"),
+            "title": fields.get("title", "VP of Sales"),
+            "seniority": fields.get("seniority", "vp"),
+            "city": fields.get("city", "Denver"),
+            "state": fields.get("state", "Colorado"),
+            "country": fields.get("country", "United States"),
+            "time_zone": fields.get("time_zone", "America/Denver"),
+            "organization": {
+                "name": fields.get("company", "Acme Realty"),
+                "website_url": "http://www.acme.example",
+                "industry": "real estate",
+                "estimated_num_employees": 120,
+            },
+        }
+
+    @property
+    def calls(self) -> int:
+        with self.lock:
+            return len(self.matches)
+
+    def _refuse_key(self, handler: Any) -> bool:
+        if handler.headers.get("X-Api-Key") == self.key:
+            return False
+        handler._send(401, {"error": "Invalid access credentials."})
+        return True
+
+    def _scripted(self, handler: Any) -> bool:
+        reply = self.next_reply(Reply(status=200, record=False))
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.status == 200 and not reply.record:
+            return False
+        payload: dict[str, Any] = {"error": reply.message or "error"}
+        if reply.status == 429:
+            payload = {
+                "message": reply.message
+                or "The maximum number of api calls allowed "
+                "for api/v1/people/match is 600 times per hour."
+            }
+        handler._send(reply.status, payload, reply.headers)
+        return True
+
+    def handle_post(self, handler: Any, body: bytes) -> None:
+        parts = urlsplit(handler.path)
+        if parts.path != "/api/v1/people/match":
+            handler._send(404, {"error": "not found"})
+            return
+        params: dict[str, Any] = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        if body:
+            params |= json.loads(body)
+        with self.lock:
+            self.attempt_times.append(time.monotonic())
+            self.matches.append(params)
+        if self._scripted(handler) or self._refuse_key(handler):
+            return
+        if not (params.get("email") or params.get("first_name") or params.get("phone")):
+            handler._send(422, {"error": "Please provide more information to match a person."})
+            return
+        person = self.people.get(str(params.get("email") or "").lower())
+        handler._send(200, {"person": person})
+
+    def handle_get(self, handler: Any) -> None:
+        if urlsplit(handler.path).path != "/api/v1/auth/health":
+            handler._send(404, {"error": "not found"})
+            return
+        if self._scripted(handler):
+            return
+        logged_in = handler.headers.get("X-Api-Key") == self.key
+        if not logged_in:
+            handler._send(401, {"error": "Invalid access credentials."})
+            return
+        handler._send(200, {"healthy": True, "is_logged_in": True})

@@ -648,7 +648,11 @@ async def test_team_handlers(world: World) -> None:
         expected = {**MANAGER_ONLY, "manager_2": "not_found"}[principal]
         state = state_as(TeamState, token, "/settings/team")
         state.editing_id = str(target)
-        form = {"capacity": "33", "booking_url": f"https://calendly.com/{principal}/30min"}
+        form = {
+            "capacity": "33",
+            "booking_url": f"https://calendly.com/{principal}/30min",
+            "slack_webhook_url": f"https://hooks.slack.com/services/T1/B1/{principal}",
+        }
         assert await attempt(TeamState.save_member, state, form) == expected, principal
         assert await attempt(TeamState.reset_password, state, str(target)) == expected, principal
         assert await attempt(TeamState.set_active, state, str(target), True) == expected, principal
@@ -663,6 +667,7 @@ async def test_team_handlers(world: World) -> None:
         assert s.get(User, target).capacity == 33  # type: ignore[union-attr]
         # Only manager 1's save reached agent B (the booking link too).
         assert s.get(User, target).booking_url == "https://calendly.com/manager_1/30min"  # type: ignore[union-attr]
+        assert s.get(User, target).slack_webhook_url.endswith("/manager_1")  # type: ignore[union-attr]
         added = s.execute(select(User.email, User.tenant_id).where(User.email.like("new-%"))).all()
     tenant_of = dict.fromkeys(PRINCIPALS)
     with session_scope() as s:
@@ -1122,6 +1127,92 @@ async def test_office_settings_handlers(world: World) -> None:
     assert names == {"Tenant One": "Renamed by manager_1", "Tenant Two": "Renamed by manager_2"}
 
 
+async def test_office_enrichment_handlers(world: World, monkeypatch) -> None:
+    """Only a manager opens, configures and tests Apollo enrichment, and only their own
+    office's: each save lands on the saver's office, each test call uses that office's key."""
+    from recovery_app.integrations import http
+    from recovery_app.models import TenantIntegration
+    from recovery_app.settings import reload_settings
+    from recovery_app.states.office_enrichment import OfficeEnrichmentState as S
+    from tests.fakes.providers import FakeApollo
+
+    apollo = FakeApollo("manager_1-key")
+    monkeypatch.setenv("APOLLO_API_BASE_URL", apollo.url)
+    reload_settings()
+    http.reset_breakers()
+    try:
+        for principal, expected in MANAGERS_ONLY.items():
+            state = state_as(S, world.tokens[principal], "/settings/office")
+            assert await attempt(S.load, state) == expected, principal
+            form = {
+                "apollo_key": f"{principal}-key",
+                "apollo_enabled": "on",
+                "monthly_budget": "50",
+            }
+            assert await attempt(S.save_enrichment, state, form) == expected, principal
+            assert await attempt(S.test_enrichment, state) == expected, principal
+            if principal == "manager_1":
+                assert state.enrichment_test_answer.startswith("Apollo answered 200"), principal
+                assert state.enrichment["state"] == "ok"
+            elif principal == "manager_2":  # a key Apollo refuses: the exact error
+                assert state.enrichment_test_answer == (
+                    "Apollo answered 401: Invalid access credentials. (check the API key)"
+                )
+                assert state.enrichment["state"] == "needs_attention"
+    finally:
+        apollo.close()
+        monkeypatch.undo()
+        reload_settings()
+        http.reset_breakers()
+    with session_scope() as s:
+        saved = {
+            (row.tenant_id, row.secret)
+            for row in s.scalars(
+                select(TenantIntegration).where(TenantIntegration.integration == "apollo")
+            )
+        }
+        tenants = {
+            s.get(User, world.users[m]).tenant_id: f"{m}-key"  # type: ignore[union-attr]
+            for m in ("manager_1", "manager_2")
+        }
+    assert saved == set(tenants.items())
+
+
+async def test_office_slack_handlers(world: World) -> None:
+    """Only a manager configures and tests Slack alerts, and only their own office's: each
+    save lands on the saver's office, each test message goes to that office's URL."""
+    from recovery_app.models import TenantIntegration
+    from recovery_app.states.office import OfficeState as S
+    from tests.fakes.providers import FakeSlack
+
+    slack = FakeSlack()
+    try:
+        for principal, expected in MANAGERS_ONLY.items():
+            state = state_as(S, world.tokens[principal], "/settings/office")
+            form = {
+                "slack_url": slack.webhook(principal),
+                "slack_enabled": "on",
+                "event_hot_new_lead": "on",
+                "failure_percent": "20",
+                "failure_min": "20",
+            }
+            assert await attempt(S.save_slack, state, form) == expected, principal
+            assert await attempt(S.test_slack, state) == expected, principal
+            if expected == "ok":
+                assert state.slack_test_answer == "Slack answered 200 ok", principal
+                assert state.slack["state"] == "ok"
+    finally:
+        slack.close()
+    assert sorted(p["path"].rsplit("/", 1)[1] for p in slack.posts) == ["manager_1", "manager_2"]
+    with session_scope() as s:
+        saved = {
+            (row.tenant_id, (row.secret or "").rsplit("/", 1)[1])
+            for row in s.scalars(select(TenantIntegration))
+        }
+        tenant_of = {p: s.get(User, world.users[p]).tenant_id for p in ("manager_1", "manager_2")}  # type: ignore[union-attr]
+    assert saved == {(tenant_of["manager_1"], "manager_1"), (tenant_of["manager_2"], "manager_2")}
+
+
 async def test_recording_a_deal(world: World) -> None:
     """A deal can be recorded only on a lead the principal sees; the first one converts it."""
     from recovery_app.models import Conversion
@@ -1361,7 +1452,8 @@ COVERED = {
     "DashboardState": {"load", "tick"},
     "InboxState": {"load", "refresh", "set_agent_filter", "set_only_waiting", "go_to_page"},
     "ScoringState": {"load", "set_axis", "set_channel", "drill", "take"},
-    "OfficeState": {"load", "save"},
+    "OfficeState": {"load", "save", "save_slack", "test_slack"},  # + test_office_slack_handlers
+    "OfficeEnrichmentState": {"load", "save_enrichment", "test_enrichment"},
     "RoiState": {"load", "pick_preset", "set_model", "set_range", "export", "save_settings"},
     "SilentLeadsState": {
         "load",

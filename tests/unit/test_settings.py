@@ -17,6 +17,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path):
         "SWEEP_INTERVAL_SECONDS",
         "SCHEDULER",
         "SENDGRID_WEBHOOK_PUBLIC_KEY",
+        "SLACK_WEBHOOK_URL",
     ):
         monkeypatch.delenv(name, raising=False)
     yield
@@ -60,6 +61,7 @@ def test_unsupported_database_is_refused(monkeypatch) -> None:
         ("SWEEP_INTERVAL_SECONDS", "0"),
         ("SCHEDULER", "sometimes"),
         ("SENDGRID_WEBHOOK_PUBLIC_KEY", "not base64!"),
+        ("SLACK_WEBHOOK_URL", "hooks.slack.com/services/T0/B0/x"),
     ],
 )
 def test_each_bad_value_is_reported_by_name(monkeypatch, name: str, value: str) -> None:
@@ -88,3 +90,8 @@ def test_secret_key_is_required_in_production(monkeypatch) -> None:
         Settings().resolved_secret_key()
     monkeypatch.setenv("SECRET_KEY", "s3cret-value-from-the-environment")
     assert Settings().resolved_secret_key() == "s3cret-value-from-the-environment"
+
+
+def test_an_empty_slack_webhook_url_means_slack_is_off(monkeypatch) -> None:
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", " ")
+    assert reload_settings().slack_webhook_url is None

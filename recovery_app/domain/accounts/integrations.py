@@ -2,6 +2,7 @@
 addresses to paste into Twilio, SendGrid, GoHighLevel and Calendly, when each last called us
 for this office, and how many calls were refused for a bad or missing signature."""
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from sqlmodel import col
 
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
-from recovery_app.models import ApiKey, Tenant, WebhookEvent, WebhookFailure
+from recovery_app.models import ApiKey, Tenant, TenantIntegration, WebhookEvent, WebhookFailure
 from recovery_app.routes import API_PREFIX
 from recovery_app.settings import Settings, get_settings
 
@@ -186,3 +187,56 @@ def integration_status(
             ),
         ),
     ]
+
+
+# --- an office's outbound integrations: settings and health ------------------------------------
+# One `tenant_integrations` row per office and integration; what it says about health (last
+# success, last error, "needs attention") is written here for every integration alike.
+
+NEEDS_ATTENTION = "needs_attention"
+
+
+def integration_row(
+    session: Session, *, tenant_id: int, integration: str, create: bool = False
+) -> TenantIntegration | None:
+    """The office's row for `integration`; with `create`, a new one (defaults) when missing."""
+    row = session.execute(
+        select(TenantIntegration).where(
+            col(TenantIntegration.tenant_id) == tenant_id,
+            col(TenantIntegration.integration) == integration,
+        )
+    ).scalar_one_or_none()
+    if row is None and create:
+        row = TenantIntegration(tenant_id=tenant_id, integration=integration)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def credential_key(credential: str) -> str:
+    """What is remembered of a refused credential: its SHA-256, never the thing itself."""
+    return hashlib.sha256(credential.encode()).hexdigest()
+
+
+def needs_attention(row: TenantIntegration | None, credential: str | None) -> bool:
+    """The provider refused `credential` for good and nobody has changed it since."""
+    return (
+        row is not None
+        and credential is not None
+        and row.status == NEEDS_ATTENTION
+        and row.attention_key == credential_key(credential)
+    )
+
+
+def record_ok(row: TenantIntegration, *, now: datetime) -> None:
+    row.status, row.attention_key, row.last_ok_at, row.updated_at = "ok", None, now, now
+
+
+def record_error(
+    row: TenantIntegration, detail: str, *, now: datetime, refused: str | None = None
+) -> None:
+    """Note an error; with `refused` (the credential the provider rejected for good) the
+    integration needs attention and stops calling until the credential changes."""
+    row.last_error, row.last_error_at, row.updated_at = detail[:500], now, now
+    if refused is not None:
+        row.status, row.attention_key = NEEDS_ATTENTION, credential_key(refused)

@@ -16,9 +16,12 @@ from recovery_app.domain.accounts.auth import revoke_user_sessions
 from recovery_app.domain.accounts.passwords import hash_password
 from recovery_app.domain.accounts.permissions import assignable_roles, require_manager
 from recovery_app.domain.accounts.schemas import Viewer
+from recovery_app.domain.alerts.repository import release_held_alerts
 from recovery_app.domain.audit import service as audit
 from recovery_app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from recovery_app.integrations import slack
 from recovery_app.models import ApiKey, Role, Tenant, User
+from recovery_app.settings import is_production
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -40,6 +43,9 @@ class Member:
     active: bool
     last_login_at: datetime | None
     booking_url: str | None = None
+    # Masked (the URL is a secret); the error is why Slack refused it, if it did.
+    slack_webhook: str = ""
+    slack_webhook_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +60,8 @@ class MemberChanges:
     timezone: str | None = None
     working_hours: dict[str, list[str]] | None = field(default=None)
     booking_url: str | None = None
+    # The agent's own Slack incoming webhook ("" removes it).
+    slack_webhook_url: str | None = None
 
 
 def check_booking_url(value: str) -> str | None:
@@ -95,6 +103,8 @@ def _member(user: User) -> Member:
         active=user.active,
         last_login_at=user.last_login_at,
         booking_url=user.booking_url,
+        slack_webhook=slack.mask(user.slack_webhook_url),
+        slack_webhook_error=user.slack_webhook_error,
     )
 
 
@@ -109,6 +119,7 @@ def _snapshot(user: User) -> dict[str, Any]:
         "working_hours": dict(user.working_hours),
         "active": user.active,
         "booking_url": user.booking_url,
+        "slack_webhook": slack.mask(user.slack_webhook_url),
     }
 
 
@@ -170,6 +181,13 @@ def _validated(changes: MemberChanges, viewer: Viewer) -> dict[str, Any]:
             values["booking_url"] = check_booking_url(changes.booking_url)
         except ValueError as exc:
             problems["booking_url"] = str(exc)
+    if changes.slack_webhook_url is not None:
+        try:
+            values["slack_webhook_url"] = slack.check_webhook_url(
+                changes.slack_webhook_url, allow_loopback_http=not is_production()
+            )
+        except ValueError as exc:
+            problems["slack_webhook_url"] = str(exc)
     if problems:
         raise ValidationFailed("Some fields are invalid.", fields=problems)
     return values
@@ -257,6 +275,11 @@ def update_member(
     demoting = "role" in values and values["role"] == Role.AGENT and user.role != Role.AGENT
     if demoting and user.active and _active_managers(session, viewer.tenant_id) <= 1:
         raise Conflict("A tenant needs at least one active manager; promote someone else first.")
+    if "slack_webhook_url" in values and values["slack_webhook_url"] != user.slack_webhook_url:
+        # A new address deserves a fresh try: forget the old one's refusal and let its
+        # held alerts go.
+        user.slack_webhook_error = None
+        release_held_alerts(session, tenant_id=viewer.tenant_id, user_id=user_id)
     for name, value in values.items():
         setattr(user, name, value)
     after = _snapshot(user)

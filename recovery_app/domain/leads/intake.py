@@ -27,7 +27,7 @@ from recovery_app.domain.audit import service as audit
 from recovery_app.domain.compliance.suppression import suppressed_channels
 from recovery_app.domain.leads import timeline
 from recovery_app.errors import StorageUnavailable, ValidationFailed
-from recovery_app.models import ActivityKind, Channel, Lead, LeadStatus, Tenant, pk
+from recovery_app.models import ActivityKind, Channel, Lead, LeadStatus, Temperature, Tenant, pk
 
 MAX_EXTRA_KEYS = 50
 MAX_EXTRA_VALUE = 1000
@@ -196,6 +196,8 @@ class IntakeResult:
     score: int
     temperature: str
     assigned_user_id: int | None
+    # Queued for enrichment: the lead webhook tries it at once (2 s at most), else the job.
+    enrichment_pending: bool = False
 
     def body(self) -> dict[str, Any]:
         return {
@@ -249,7 +251,9 @@ def intake(
 ) -> IntakeResult:
     """Create or merge one person into the tenant's leads (the caller commits; an IntegrityError
     means another transaction created the same person first: retry, and it merges)."""
+    from recovery_app.domain.alerts import service as alerts
     from recovery_app.domain.campaigns import triggers
+    from recovery_app.domain.enrichment import service as enrichment
     from recovery_app.domain.leads.first_response import queue_first_response
     from recovery_app.domain.routing import service as routing
 
@@ -340,6 +344,9 @@ def intake(
             "merged": not created,
         },
     )
+    # A cached enrichment answer counts in this very score; otherwise the lead is queued and
+    # rescored when Apollo answers (never waited for here).
+    enrichment.on_intake(session, lead, now=received_at)
     timeline.rescore(session, lead, now=received_at)
     agent = None
     if lead.assigned_user_id is None and lead.status not in (LeadStatus.CONVERTED, LeadStatus.LOST):
@@ -351,7 +358,18 @@ def intake(
         triggers.evaluate(session, lead, ActivityKind.FORM_SUBMITTED, now=received_at)
     if respond and created:
         queue_first_response(session, lead=lead, tenant=tenant, now=received_at, agent=agent)
-    return IntakeResult(pk(lead), created, lead.score, str(lead.temperature), lead.assigned_user_id)
+    if created and lead.temperature == Temperature.HOT:
+        # A queued row, posted by the slack_alerts job: Slack being slow or down never
+        # holds up intake.
+        alerts.hot_new_lead(session, lead=lead, agent=agent, now=received_at)
+    return IntakeResult(
+        pk(lead),
+        created,
+        lead.score,
+        str(lead.temperature),
+        lead.assigned_user_id,
+        enrichment_pending=lead.enrichment_status == "pending",
+    )
 
 
 def _merge(

@@ -15,8 +15,11 @@ from sqlmodel import SQLModel, col
 
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
+from recovery_app.domain.alerts import repository as alert_queue
 from recovery_app.domain.audit import service as audit
 from recovery_app.domain.compliance.suppression import suppress
+from recovery_app.domain.enrichment import repository as enrichment
+from recovery_app.domain.enrichment.service import lookup_key
 from recovery_app.domain.leads.service import get_lead
 from recovery_app.models import (
     Activity,
@@ -119,16 +122,31 @@ def erase_lead(session: Session, *, viewer: Viewer, lead_id: int, now: datetime)
             .values(raw_body=ERASED, headers={})
         )
 
+    # Cached enrichment answers about this person (whichever office's lookup paid for them).
+    enrichment.forget(
+        session,
+        lookup_keys=[
+            k for k in (lookup_key(lead), f"phone:{lead.phone}" if lead.phone else None) if k
+        ],
+    )
     for name in (
         "email",
         "phone",
         "message",
+        "job_title",
+        "company",
+        "seniority",
+        "linkedin_url",
+        "location",
+        "enrichment_note",
         "external_id",
         "crm_contact_id",
         "timezone",
         "status_reason",
     ):
         setattr(lead, name, None)
+    if lead.enrichment_status == "pending":
+        lead.enrichment_status, lead.enrichment_due_at = "skipped", None
     lead.first_name, lead.last_name = "Erased", "lead"
     lead.attributes, lead.tags, lead.consent_evidence = {}, [], {}
     lead.consent_sms = lead.consent_email = False
@@ -156,6 +174,8 @@ def erase_lead(session: Session, *, viewer: Viewer, lead_id: int, now: datetime)
             updated_at=now,
         )
     )
+    # Slack alerts name the lead (those already posted are in Slack's hands, not ours).
+    alert_queue.delete_for_lead(session, lead_id=lead_id)
     # Earlier audit entries about this lead may quote its data (consent text, old values).
     session.execute(
         update(AuditLog)

@@ -396,7 +396,10 @@ def tell_agent_lead_returned(session: Session, *, lead: Lead, now: datetime) -> 
 
 
 def escalate_untouched_hot_leads(session: Session, *, now: datetime) -> int:
-    """Managers hear about hot leads no person has touched within the tenant's window."""
+    """Managers hear about hot leads no person has touched within the tenant's window (in the
+    app, and in the office's Slack when it is on)."""
+    from recovery_app.domain.alerts import service as alerts
+
     escalated = 0
     for tenant in session.execute(select(Tenant)).scalars():
         cutoff = now - timedelta(hours=max(1, tenant.escalate_after_hours))
@@ -433,6 +436,9 @@ def escalate_untouched_hot_leads(session: Session, *, now: datetime) -> int:
                 lead_id=lead.id,
                 now=now,
                 dedupe_key=f"escalation:{lead.id}",
+            )
+            alerts.hot_lead_untouched(
+                session, lead=lead, hours=tenant.escalate_after_hours, now=now
             )
             escalated += 1
     return escalated

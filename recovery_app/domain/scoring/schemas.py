@@ -23,6 +23,7 @@ FEATURES = (
     "consent",
     "silence",
     "opted_out",
+    "decision_maker",
 )
 
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -39,6 +40,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "consent": 5.0,
     "silence": -45.0,
     "opted_out": -20.0,
+    # From enrichment (Apollo): a decision-maker's seniority counts fully, a known title or
+    # company (a verified professional identity) half.
+    "decision_maker": 8.0,
 }
 
 # How often each source turns into a deal (0..1), scaled by the "source" weight.
@@ -106,6 +110,11 @@ class LeadFeatures:
     score_boost_reason: str | None = None
     # When the appointment the lead booked starts (None: none booked).
     appointment_at: datetime | None = None
+    # The person's professional profile from enrichment (None: not enriched or not found).
+    job_title: str | None = None
+    company: str | None = None
+    seniority: str | None = None
+    enrichment_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

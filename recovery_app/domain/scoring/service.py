@@ -52,6 +52,14 @@ SHORT_TIMELINE = re.compile(
 )
 
 
+# Apollo's seniority levels that decide or sign (its values: owner, founder, c_suite, partner,
+# vp, head, director, manager, senior, entry, intern).
+DECISION_MAKER_SENIORITY = frozenset(
+    {"owner", "founder", "c_suite", "partner", "vp", "head", "director"}
+)
+SENIORITY_LABELS = {"c_suite": "C-suite", "vp": "VP"}
+
+
 def temperature_for(score: int) -> Temperature:
     if score >= HOT_THRESHOLD:
         return Temperature.HOT
@@ -95,6 +103,11 @@ def feature_values(f: LeadFeatures, model: ScoringModel, *, now: datetime) -> di
         "consent": 1.0 if f.consent_sms else 0.0,
         "silence": silence,
         "opted_out": 1.0 if f.opted_out_sms and f.opted_out_email else 0.0,
+        "decision_maker": 1.0
+        if (f.seniority or "").lower() in DECISION_MAKER_SENIORITY
+        else 0.5
+        if f.job_title or f.company
+        else 0.0,
     }
 
 
@@ -115,6 +128,16 @@ def _label(name: str, f: LeadFeatures, value: float, now: datetime) -> str:
         return f"Came back ({f.submissions} inquiries)"
     if name == "recency":
         return "Reached out in the last 24 h" if value == 1 else "Reached out in the last 7 days"
+    if name == "decision_maker":
+        role = f.job_title or ""
+        if f.company:
+            role = f"{role} at {f.company}" if role else f"Works at {f.company}"
+        source = f" ({f.enrichment_source.capitalize()})" if f.enrichment_source else ""
+        if value == 1:
+            level = (f.seniority or "").lower()
+            level = SENIORITY_LABELS.get(level, level.replace("_", " ").capitalize())
+            return f"Decision-maker: {role or level}{source}"[:120]
+        return f"{role}{source}"[:120]
     if name == "silence":
         days = round(_days(now - f.waiting_since)) if f.waiting_since else 0
         return f"Silent {days} day{'s' if days != 1 else ''}"
@@ -184,6 +207,10 @@ def features_of(lead: Lead) -> LeadFeatures:
         score_boost=getattr(lead, "score_boost", 0) or 0,
         score_boost_reason=getattr(lead, "score_boost_reason", None),
         appointment_at=appointment_at,
+        job_title=getattr(lead, "job_title", None),
+        company=getattr(lead, "company", None),
+        seniority=getattr(lead, "seniority", None),
+        enrichment_source=getattr(lead, "enrichment_source", None),
     )
 
 
