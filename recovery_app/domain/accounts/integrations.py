@@ -6,6 +6,7 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from sqlalchemy import func, select
@@ -211,6 +212,35 @@ def integration_row(
         session.add(row)
         session.flush()
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeCredential:
+    """An office's settings row for one outbound integration and the credential it uses: its
+    own, else the deployment's default from the environment."""
+
+    row: TenantIntegration | None
+    credential: str | None
+    source: str  # "office", "environment", or "" when there is none
+    config: dict[str, Any]
+    # Demo offices and visitors' sandboxes never call out (DEMO_MODE: nothing is sent).
+    demo: bool
+
+
+def office_credential(
+    session: Session, *, tenant_id: int, integration: str, default: str | None
+) -> OfficeCredential:
+    tenant = session.get(Tenant, tenant_id)
+    row = integration_row(session, tenant_id=tenant_id, integration=integration)
+    own = row.secret if row is not None else None
+    credential = own or default
+    return OfficeCredential(
+        row=row,
+        credential=credential,
+        source="office" if own else "environment" if credential else "",
+        config=row.config if row is not None else {},
+        demo=tenant is None or tenant.is_demo or tenant.demo_expires_at is not None,
+    )
 
 
 def credential_key(credential: str) -> str:

@@ -16,7 +16,7 @@ from recovery_app.domain.alerts import repository
 from recovery_app.domain.audit import service as audit
 from recovery_app.errors import ValidationFailed
 from recovery_app.integrations import slack
-from recovery_app.models import Tenant, TenantIntegration, User
+from recovery_app.models import TenantIntegration, User
 from recovery_app.settings import Settings, get_settings, is_production
 
 SLACK = "slack"
@@ -71,22 +71,19 @@ def office_slack(
     session: Session, *, tenant_id: int, settings: Settings | None = None
 ) -> OfficeSlack:
     settings = settings or get_settings()
-    tenant = session.get(Tenant, tenant_id)
-    # Demo offices and visitors' sandboxes never post anywhere (DEMO_MODE: nothing is sent).
-    demo = tenant is None or tenant.is_demo or tenant.demo_expires_at is not None
-    row = integrations.integration_row(session, tenant_id=tenant_id, integration=SLACK)
-    own = row.secret if row is not None else None
-    config = row.config if row is not None else {}
-    url = own or settings.slack_webhook_url
+    found = integrations.office_credential(
+        session, tenant_id=tenant_id, integration=SLACK, default=settings.slack_webhook_url
+    )
+    config = found.config
     return OfficeSlack(
-        row=row,
-        url=url,
-        source="office" if own else "environment" if url else "",
-        enabled=row.enabled if row is not None else True,
+        row=found.row,
+        url=found.credential,
+        source=found.source,
+        enabled=found.row.enabled if found.row is not None else True,
         events=frozenset(config.get("events", list(EVENTS))),
         failure_percent=int(config.get("failure_percent", DEFAULT_FAILURE_PERCENT)),
         failure_min=int(config.get("failure_min", DEFAULT_FAILURE_MIN)),
-        demo=demo,
+        demo=found.demo,
     )
 
 

@@ -14,7 +14,7 @@ from recovery_app.domain.audit import service as audit
 from recovery_app.domain.enrichment import repository
 from recovery_app.errors import ValidationFailed
 from recovery_app.integrations import apollo
-from recovery_app.models import Tenant, TenantIntegration
+from recovery_app.models import TenantIntegration
 from recovery_app.settings import Settings, get_settings
 
 APOLLO = "apollo"
@@ -68,22 +68,19 @@ def office_apollo(
     session: Session, *, tenant_id: int, settings: Settings | None = None
 ) -> OfficeApollo:
     settings = settings or get_settings()
-    tenant = session.get(Tenant, tenant_id)
-    # Demo offices never make paid calls (like their texts and emails, nothing goes out).
-    demo = tenant is None or tenant.is_demo or tenant.demo_expires_at is not None
-    row = integrations.integration_row(session, tenant_id=tenant_id, integration=APOLLO)
-    own = row.secret if row is not None else None
-    key = own or settings.apollo_api_key
-    config = row.config if row is not None else {}
+    found = integrations.office_credential(
+        session, tenant_id=tenant_id, integration=APOLLO, default=settings.apollo_api_key
+    )
     return OfficeApollo(
-        row=row,
-        key=key,
-        source="office" if own else "environment" if key else "",
+        row=found.row,
+        key=found.credential,
+        source=found.source,
         # Off without a row: a deployment key alone must not start spending an office's credits.
-        enabled=row.enabled if row is not None else False,
-        monthly_budget=int(config.get("monthly_budget", DEFAULT_MONTHLY_BUDGET)),
+        enabled=found.row.enabled if found.row is not None else False,
+        monthly_budget=int(found.config.get("monthly_budget", DEFAULT_MONTHLY_BUDGET)),
         base_url=settings.apollo_api_base_url,
-        demo=demo,
+        # Demo offices never make paid calls (like their texts and emails, nothing goes out).
+        demo=found.demo,
     )
 
 
