@@ -3,6 +3,8 @@
 #   make run     install everything, migrate + seed the local SQLite database, serve :3000
 #   make test    install test tools (and Chromium when missing), lint, type-check, run pytest
 #   make serve   production mode on one port ($PORT) against $DATABASE_URL / $REDIS_URL
+#   make build   export the production front end (.web/build/client) that `make serve` serves
+#   make audit   check every pinned dependency against PyPI's vulnerability records
 #
 # Everything lives inside the project: Python packages in .venv, bun (from the npm registry,
 # not Reflex's internet installer) in .tools. Stamp files make re-runs fast and idempotent.
@@ -24,7 +26,7 @@ export REFLEX_USE_SYSTEM_BUN := 1
 export PATH := $(CURDIR)/$(TOOLS)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help install install-test run serve test lint typecheck chromium lock bench screenshots clean
+.PHONY: help install install-test build run serve test audit lint typecheck chromium lock bench screenshots clean
 
 help:
 	@grep -E '^#   make' $(MAKEFILE_LIST) | sed 's/^#   //'
@@ -54,9 +56,23 @@ run: install
 	$(BIN)/recovery seed-demo --if-empty
 	$(BIN)/reflex run --frontend-port 3000 --backend-port 8000
 
-serve: install
-	$(BIN)/recovery migrate
-	$(BIN)/reflex run --env prod --frontend-port $(PORT) --backend-port $(PORT)
+# The production front end, exported once: full-stack `reflex run --env prod` would recompile
+# and rebuild it at every start. The stamp names the port (the websocket URL in the pages
+# carries it; browsers on https drop it) and a hash of the sources' content: Reflex rewrites
+# reflex.lock/ on every run with the same content, so modification times cannot tell.
+FRONTEND_SOURCES := rxconfig.py $(shell find recovery_app assets reflex.lock -type f -not -path '*/__pycache__/*' | LC_ALL=C sort)
+FRONTEND := .web/build/client/.built-for-port-$(PORT)-$(shell cat $(FRONTEND_SOURCES) | sha256sum | cut -c1-16)
+
+$(FRONTEND): $(VENV)/.installed $(BUN)
+	REFLEX_API_URL=http://localhost:$(PORT) $(BIN)/reflex export --frontend-only --no-zip
+	touch $@
+
+build: $(FRONTEND)
+
+# Migrate, then the back end on $(PORT) serving the pages, the websocket and the API
+# (deploy/serve.sh is also the Docker image's CMD).
+serve: build
+	PORT=$(PORT) deploy/serve.sh
 
 # Browser tests drive Debian's Chromium; Playwright's own browser download cannot work offline.
 chromium:
@@ -68,10 +84,24 @@ lint: install-test
 	$(BIN)/ruff check recovery_app tests bench alembic/env.py rxconfig.py
 
 typecheck: install-test
-	$(BIN)/mypy recovery_app/domain recovery_app/messaging recovery_app/integrations
+	$(BIN)/mypy recovery_app/domain recovery_app/messaging recovery_app/integrations recovery_app/observability
 
-test: install-test chromium lint typecheck
-	$(BIN)/pytest
+# The browser tests (one `reflex run` they share) go in a pytest of their own beside the rest,
+# which xdist spreads over two workers: the suite waits on servers, browsers and databases more
+# than it computes, so the three streams fit in two cores.
+test: install-test chromium audit lint typecheck
+	@rm -f .e2e.log; \
+	{ $(MAKE) --no-print-directory build && $(BIN)/pytest tests/e2e -p no:cacheprovider; } \
+		>.e2e.log 2>&1 & browser=$$!; \
+	$(BIN)/pytest -n 2 tests/unit tests/integration tests/faults; rest=$$?; \
+	wait $$browser; e2e=$$?; \
+	echo "---------------- make build, then the browser tests (tests/e2e) ----------------"; \
+	cat .e2e.log; \
+	echo "unit + integration + faults: exit $$rest; build + browser: exit $$e2e"; \
+	[ $$rest -eq 0 ] && [ $$e2e -eq 0 ]
+
+audit: install-test
+	$(BIN)/python -m tests.audit_pins requirements.lock requirements-test.lock
 
 # Re-pin every dependency (needs the package index); commit both lock files.
 lock: | $(BIN)/python

@@ -1,23 +1,44 @@
 """Reflex configuration: everything environment-specific comes from recovery_app.settings."""
 
+import os
 import sys
 
-import reflex as rx
+from recovery_app.observability import metrics_dir
 
-from recovery_app.errors import ConfigurationError
-from recovery_app.settings import get_settings
+# Before anything imports prometheus_client: the `reflex run` process makes this start's
+# metrics directory and its workers inherit it (observability/metrics.py).
+metrics_dir.prepare()
+
+import reflex as rx  # noqa: E402
+
+from recovery_app.api.hardening import allowed_origins  # noqa: E402
+from recovery_app.errors import ConfigurationError  # noqa: E402
+from recovery_app.settings import get_settings  # noqa: E402
 
 try:
     settings = get_settings()
 except ConfigurationError as exc:
     # One clear line naming the variable, instead of a traceback from deep inside Reflex.
     sys.exit(f"Configuration error: {exc.message}")
+# Granian reads its worker count from the environment only; a GRANIAN_WORKERS in .env counts
+# too, like every other setting, and unset it is ours rather than Reflex's (see
+# production_workers). rxconfig is imported before the workers start. Without Redis it stays
+# unset (one worker either way), so a test or tool that imports this and then starts servers
+# with a REDIS_URL of their own does not hand them a count meant for itself.
+if settings.granian_workers is not None or settings.redis_url:
+    os.environ.setdefault("GRANIAN_WORKERS", str(settings.production_workers()))
 
 config = rx.Config(
     app_name="recovery_app",
     telemetry_enabled=False,
     db_url=settings.database_url,
     redis_url=settings.redis_url,
+    # Browser calls to the API and the websocket (python-socketio checks each handshake's
+    # Origin against the same list): APP_BASE_URL only; in development also the dev server's
+    # port, which `reflex run` passes its backend in REFLEX_FRONTEND_PORT.
+    cors_allowed_origins=allowed_origins(
+        settings, os.environ.get("REFLEX_FRONTEND_PORT") or "3000"
+    ),
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="teal", radius="medium"))],
     disable_plugins=[rx.plugins.SitemapPlugin],
 )

@@ -33,4 +33,5 @@ def save(path: Path, report: dict) -> None:
     """Write a bench's report as JSON next to the others and say where."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"Written to {path.relative_to(path.parents[2])}")
+    root = Path(__file__).resolve().parents[1]
+    print(f"Written to {path.relative_to(root) if path.is_relative_to(root) else path}")

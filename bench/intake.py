@@ -3,8 +3,8 @@
 answered, and its latency counts from that time), with Twilio and SendGrid played by local
 HTTP servers in a process of their own.
 
-Measures, on PostgreSQL with `reflex run --env prod` (Redis on, so one Granian worker per
-`2 x cores + 1`, each with its own outbox dispatcher):
+Measures, on PostgreSQL with `reflex run --env prod` (Redis on, so CPUs + 1 Granian workers
+unless GRANIAN_WORKERS says otherwise, each with its own outbox dispatcher):
   1. 50 leads/s for 60 s: errors, response latency, and speed to lead - the time from the
      server receiving the webhook (the lead's `created_at`) to its first-response SMS request
      arriving at the local Twilio server;
@@ -59,13 +59,16 @@ AREA_CODES = (
 
 
 # ------------------------------------------------------------------------------ set-up
-def _app_env(twilio_url: str, sendgrid_url: str) -> dict[str, str]:
+def _app_env(
+    twilio_url: str, sendgrid_url: str, database_url: str = PG_URL, redis_url: str = REDIS_URL
+) -> dict[str, str]:
     from tests.e2e.server import app_env
 
     return app_env(
-        PG_URL,
-        REDIS_URL=REDIS_URL,
+        database_url,
+        REDIS_URL=redis_url,
         LEAD_WEBHOOK_SECRET=SECRET,
+        SECRET_KEY="bench-secret-key-for-sessions-and-unsubscribe-links",
         TWILIO_ACCOUNT_SID="AC" + "0" * 32,
         TWILIO_AUTH_TOKEN="bench-token",
         TWILIO_FROM_NUMBER="+15125550100",
@@ -153,6 +156,24 @@ def _providers(conn) -> None:
             sendgrid.close()
             conn.send("bye")
             return
+
+
+def start_providers():
+    """The fake Twilio and SendGrid process: (its pipe, the process, Twilio's URL, SendGrid's)."""
+    context = multiprocessing.get_context("spawn")
+    providers, child = context.Pipe()
+    process = context.Process(target=_providers, args=(child,), daemon=True)
+    process.start()
+    twilio_url, sendgrid_url = providers.recv()
+    return providers, process, twilio_url, sendgrid_url
+
+
+def production_workers() -> int:
+    """The server's workers: the app's own rule (GRANIAN_WORKERS, else CPUs + 1 with Redis),
+    as `reflex run --env prod` applies it through rxconfig."""
+    from recovery_app.settings import Settings
+
+    return Settings(redis_url=REDIS_URL).production_workers()
 
 
 # -------------------------------------------------------------------------- the load
@@ -306,12 +327,54 @@ def _drain_outbox(limit: float = 120) -> None:
         time.sleep(1)
 
 
+# ------------------------------------------------------------------------ CPU by role
+def _cpu_by_role(server_group: int, provider_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each part of the run: the app server's
+    processes, PostgreSQL, Redis, the fake providers, the load generator (this script and its
+    finished children) and whatever else runs on the machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+    own = os.times()
+    roles = {"load generator": own.user + own.system + own.children_user + own.children_system}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # After the command: state, parent, process group ... utime and stime at 11 and 12.
+        group, cpu = int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
+        if group == server_group:
+            role = "app server"
+        elif int(entry.name) == provider_pid:
+            role = "fake Twilio and SendGrid"
+        elif "postgres" in command:
+            role = "PostgreSQL"
+        elif "redis" in command:
+            role = "Redis"
+        elif int(fields[1]) == os.getpid():
+            role = "load generator"  # a load process still running
+        else:
+            role = "other processes on the machine"
+        roles[role] = roles.get(role, 0.0) + cpu
+    return roles
+
+
+def _cpu_per_lead(before: dict[str, float], after: dict[str, float], leads: int) -> dict:
+    """Milliseconds of CPU per lead by role between two `_cpu_by_role` readings."""
+    return {
+        role: round((after.get(role, 0.0) - before.get(role, 0.0)) * 1000 / leads, 1)
+        for role in sorted(set(before) | set(after))
+    }
+
+
 # -------------------------------------------------------------------- speed to lead
 def _speed_to_lead(providers, run: str, expected: int) -> dict[str, Any]:
     """Lead received (its created_at) -> its first SMS request at the local Twilio server."""
     from recovery_app.db import session_scope
 
-    deadline = time.monotonic() + 120
     with session_scope() as session:
         received = dict(
             session.execute(
@@ -319,6 +382,15 @@ def _speed_to_lead(providers, run: str, expected: int) -> dict[str, Any]:
                 {"pattern": f"bench.{run}.%"},
             ).all()
         )
+    return speed_to_lead(providers, received, expected)
+
+
+def speed_to_lead(
+    providers, received: dict[str, datetime], expected: int, *, wait: float = 120
+) -> dict[str, Any]:
+    """Each stored lead's time (phone -> when it was stored) to its SMS request's arrival at
+    the local Twilio server, waiting up to `wait` seconds for the last ones."""
+    deadline = time.monotonic() + wait
     # Posts the client gave up on (timeouts) may still have been stored: count what is there.
     arrivals: dict[str, float] = {}
     while time.monotonic() < deadline:
@@ -356,20 +428,7 @@ def _floor(
     port = free_port()
     env = dict(os.environ, BENCH_FLOOR_DATABASE_URL=PG_URL)
     server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "granian"),
-            "--interface",
-            "asgi",
-            "--workers",
-            str(workers),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "bench.intake_floor:app",
-        ],
+        granian_command("bench.intake_floor:app", workers, port),
         cwd=ROOT,
         env=env,
         start_new_session=True,
@@ -382,6 +441,24 @@ def _floor(
     finally:
         os.killpg(server.pid, 9)
         server.wait()
+
+
+def granian_command(app: str, workers: int, port: int) -> list[str]:
+    """Granian serving the ASGI `app` ("module:attribute") on 127.0.0.1:`port`."""
+    return [
+        str(Path(sys.executable).parent / "granian"),
+        "--interface",
+        "asgi",
+        "--workers",
+        str(workers),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        app,
+    ]
 
 
 def _wait_for(url: str) -> None:
@@ -412,18 +489,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rates = [float(r) for r in args.steps.split(",")]
     sys.path.insert(0, str(ROOT))
-    from reflex.utils.processes import MAX_BACKEND_WORKERS
-
     from tests.e2e.server import ReflexServer
 
-    # Reflex's rule for production workers when Redis is configured (reflex.utils.processes).
-    workers = min((os.cpu_count() or 1) * 2 + 1, MAX_BACKEND_WORKERS)
+    workers = production_workers()
     zone = _midday_zone()
-    context = multiprocessing.get_context("spawn")
-    providers, child = context.Pipe()
-    provider_process = context.Process(target=_providers, args=(child,), daemon=True)
-    provider_process.start()
-    twilio_url, sendgrid_url = providers.recv()
+    providers, provider_process, twilio_url, sendgrid_url = start_providers()
     env = _app_env(twilio_url, sendgrid_url)
     fresh_database(PG_URL)
     _prepare(env)
@@ -442,11 +512,19 @@ def main(argv: list[str] | None = None) -> int:
             print("  warm-up")
             _step(url, 20, 10, "warm", zone)
             print(f"  {args.rate:g} leads/s for {args.seconds:g} s")
+            before = _cpu_by_role(server.process.pid, provider_process.pid)
             steady = _step(url, args.rate, args.seconds, "steady", zone)
             print(f"    answers {steady['statuses']}")
             steady["speed_to_lead"] = _speed_to_lead(
                 providers, "steady", int(args.rate * args.seconds)
             )
+            _drain_outbox()
+            steady["cpu_ms_per_lead"] = _cpu_per_lead(
+                before,
+                _cpu_by_role(server.process.pid, provider_process.pid),
+                steady["requests"],
+            )
+            print(f"    CPU ms per lead {steady['cpu_ms_per_lead']}")
             print(f"    errors {steady['errors']}, latency {steady['latency_ms']}")
             print(f"    speed to lead {steady['speed_to_lead']}")
             report["steady"] = steady

@@ -1,12 +1,13 @@
-"""Leads page at 100,000 leads on PostgreSQL: seed time, server time per page change, and the
-time a browser waits from a click to the new rows.
+"""Leads page at 100,000 leads (or --leads N) on PostgreSQL: seed time, server time per page
+change, and the time a browser waits from a click to the new rows.
 
     make bench                       # or: .venv/bin/python -m bench.leads_page
     BENCH_DATABASE_URL=postgresql+psycopg://... make bench
+    .venv/bin/python -m bench.leads_page --leads 1000000 --results bench/results/leads_page_1m.json
 
 It (re)creates the database `recovery_bench` on the local server unless BENCH_DATABASE_URL is
-set, seeds it with `recovery seed-demo --leads 100000`, then measures. Results go to
-bench/results/leads_page.json; the README quotes them.
+set, seeds it with `recovery seed-demo --leads N`, then measures. Results go to
+bench/results/leads_page.json (or --results); the README quotes them.
 """
 
 from __future__ import annotations
@@ -72,13 +73,13 @@ def ensure_bench_user(url: str) -> None:
             raise
 
 
-def seed(url: str) -> dict:
+def seed(url: str, leads: int = LEADS) -> dict:
     fresh_database(url)
     _cli(url, "migrate")
-    out, wall = _cli(url, "seed-demo", "--leads", str(LEADS), "--seed", "7")
+    out, wall = _cli(url, "seed-demo", "--leads", str(leads), "--seed", "7")
     first_line = out.splitlines()[0]
     print(first_line)
-    return {"leads": LEADS, "wall_seconds": round(wall, 1), "report": first_line}
+    return {"leads": leads, "wall_seconds": round(wall, 1), "report": first_line}
 
 
 def _percentiles(samples: list[float]) -> dict:
@@ -96,7 +97,12 @@ def server_times(url: str, runs: int) -> dict:
     server: resolve the session (one transaction), count and fetch the page (another), build the
     rows it sends."""
     os.environ["DATABASE_URL"] = url
-    from recovery_app.db import get_engine, session_scope
+    from recovery_app.db import get_engine, reset_engine, session_scope
+    from recovery_app.settings import reload_settings
+
+    # Something imported earlier may have read the settings already (and their SQLite default).
+    reload_settings()
+    reset_engine()
     from recovery_app.domain.accounts import auth
     from recovery_app.domain.leads import service
     from recovery_app.domain.leads.schemas import LeadQuery
@@ -156,30 +162,10 @@ def server_times(url: str, runs: int) -> dict:
     return {"tenant_leads": tenant_leads, "scenarios": results}
 
 
-BENCH_USER = "bench.manager@harborviewrealty.example"
-BENCH_PASSWORD = "bench-password-not-secret"
-
-
 def browser_times(url: str, clicks: int) -> dict:
     """Click "Next" in headless Chromium and wait for the new page label: what a user waits,
     including session resolution, the websocket round trip, Reflex's state delta and React's
     render."""
-    try:
-        _cli(
-            url,
-            "create-user",
-            "--email",
-            BENCH_USER,
-            "--role",
-            "manager",
-            "--tenant",
-            "harborview-austin",
-            "--password-stdin",
-            stdin=BENCH_PASSWORD,
-        )
-    except subprocess.CalledProcessError as exc:
-        if "already exists" not in exc.stderr:
-            raise
     sys.path.insert(0, str(ROOT))
     from playwright.sync_api import sync_playwright
 
@@ -222,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clicks", type=int, default=30)
     parser.add_argument("--skip-seed", action="store_true", help="reuse an already seeded database")
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--leads", type=int, default=LEADS, help="leads seeded (demo data)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the figures go (JSON)")
     args = parser.parse_args(argv)
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
 
@@ -230,11 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "database": make_url(url).render_as_string(hide_password=True),
     }
-    if args.skip_seed and RESULTS.exists():
-        report["seed"] = json.loads(RESULTS.read_text()).get("seed")
+    if args.skip_seed:  # the seeded database as it is; its seed figures from an earlier run
+        earlier = json.loads(args.results.read_text()) if args.results.exists() else {}
+        report["seed"] = earlier.get("seed")
     else:
-        print(f"Seeding {LEADS:,} leads ...")
-        report["seed"] = seed(url)
+        print(f"Seeding {args.leads:,} leads ...")
+        report["seed"] = seed(url, args.leads)
     ensure_bench_user(url)
     print("Server time per page change:")
     report["server"] = server_times(url, args.runs)
@@ -244,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  next page p50 {report['browser_next_page']['p50_ms']} ms, p95 {report['browser_next_page']['p95_ms']} ms"
         )
-    save(RESULTS, report)
+    save(args.results, report)
     return 0
 
 

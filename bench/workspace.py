@@ -264,6 +264,7 @@ def live_latency(url: str, levels: list[int], leads: int) -> dict:
         url,
         REDIS_URL=REDIS_URL,
         LEAD_WEBHOOK_SECRET=SECRET,
+        SECRET_KEY="bench-secret-key-for-sessions-and-unsubscribe-links",
         DEMO_MODE="0",
         APP_BASE_URL=f"http://localhost:{port}",
     )

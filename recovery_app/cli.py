@@ -25,11 +25,24 @@ def alembic_config(connection=None):  # type: ignore[no-untyped-def]
     return config
 
 
+# pg_advisory_xact_lock key of `recovery migrate` (any constant; ours is "recovery" in ASCII).
+MIGRATION_LOCK_KEY = 0x7265636F76657279
+
+
 def cmd_migrate(_args: argparse.Namespace) -> int:
+    from sqlalchemy import text
+
     from alembic import command
     from recovery_app.db import get_engine
 
     with get_engine().begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Every app container migrates before it starts, so N replicas starting together
+            # would race to create the same tables; the lock queues them (it ends with this
+            # transaction) and each one after the first finds the schema already at head.
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
         command.upgrade(alembic_config(connection), "head")
     print("Database is at the latest schema.")
     return 0
@@ -247,7 +260,9 @@ def cmd_run_job(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(_args: argparse.Namespace) -> int:
     from recovery_app.jobs.scheduler import run_standalone
+    from recovery_app.observability.logs import configure_logging
 
+    configure_logging()  # a long-running process: its log lines as the web workers write them
     run_standalone()
     return 0
 

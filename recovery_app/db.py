@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel
 
 from recovery_app.settings import get_settings
@@ -80,25 +81,55 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
             raise
 
 
+def insert_row(session: OrmSession, row: M) -> M:
+    """INSERT `row` now and attach it to `session` as persistent (its key from RETURNING): a
+    single Core statement instead of a unit-of-work flush, for rows written on hot paths (a
+    lead's activities, notifications, audit entries). Every column is set in Python (no table
+    has database-side defaults), so `row` is what the table holds. The rows its foreign keys
+    name must already be in the database: nothing pending is flushed first."""
+    stored = _insert(session, row, unique=None)
+    assert stored is not None  # no conflict clause: a clash raises IntegrityError
+    return stored
+
+
 def insert_unless_taken(session: OrmSession, row: M, *, unique: list[str]) -> M | None:
     """INSERT `row` unless its `unique` key is taken (ON CONFLICT DO NOTHING ... RETURNING, on
-    PostgreSQL and SQLite alike): the inserted row as a persistent object, or None when another
+    PostgreSQL and SQLite alike): `row` itself, now persistent in `session`, or None when another
     row already holds the key. One round trip where savepoint + insert + release took three,
     and a clash leaves the surrounding transaction usable."""
-    from sqlalchemy.dialects import postgresql, sqlite
+    return _insert(session, row, unique=tuple(unique))
 
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    model = type(row)
-    table = model.__table__  # type: ignore[attr-defined]
+
+def _insert(session: OrmSession, row: M, *, unique: tuple[str, ...] | None) -> M | None:
+    # A Core insert returning only the key, with `row` then attached as it is: building ORM
+    # objects from RETURNING, or a flush, cost several times the insert itself on intake.
+    table = type(row).__table__  # type: ignore[attr-defined]
     values = {
         column.key: getattr(row, column.key)
         for column in table.columns
         if not (column.primary_key and getattr(row, column.key) is None)
     }
-    stmt = (
-        dialect.insert(model)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=unique)
-        .returning(model)
-    )
-    return session.execute(stmt).scalar_one_or_none()
+    stmt = _insert_stmt(session.get_bind().dialect.name, table, tuple(values), unique)
+    # Pending changes wait for the next query or the commit: an insert whose keys already exist
+    # needs none of them, and flushing them here cost a unit-of-work pass per insert.
+    with session.no_autoflush:
+        key = session.execute(stmt, values).first()
+    if key is None:
+        return None
+    for column, value in zip(table.primary_key.columns, key, strict=True):
+        setattr(row, column.key, value)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_stmt(dialect: str, table: Any, columns: tuple, unique: tuple | None) -> Any:
+    """One statement per table, column set and key (SQLAlchemy then caches its compiled form
+    instead of building a cache key over the values on every call)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    if unique is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(unique))
+    return stmt.returning(*table.primary_key.columns)

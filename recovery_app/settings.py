@@ -25,6 +25,8 @@ from recovery_app.errors import ConfigurationError
 # Where a development secret is kept between restarts, so sessions and unsubscribe links
 # survive a reload of `make run`. Production must set SECRET_KEY explicitly.
 DEV_SECRET_FILE = Path(".recovery_secret")
+# Reflex's cap on production workers (reflex.utils.processes.MAX_BACKEND_WORKERS).
+MAX_WORKERS = 8
 # The Ed25519 public key GoHighLevel publishes for verifying its webhooks (SPKI, base64).
 GHL_PUBLISHED_KEY = "MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg="
 
@@ -54,6 +56,9 @@ class Settings(BaseSettings):
     # short transactions, not during the provider call).
     dispatch_concurrency: int = Field(default=4, ge=1, le=32)
     redis_url: str | None = None
+    # Granian's worker processes in production (Granian reads GRANIAN_WORKERS itself; rxconfig
+    # sets it to `production_workers()` when unset). Also checked: see check_workers.
+    granian_workers: int | None = Field(default=None, ge=1, le=64)
     app_base_url: str = "http://localhost:3000"
     secret_key: str | None = Field(default=None, repr=False)
 
@@ -89,6 +94,13 @@ class Settings(BaseSettings):
     apollo_api_key: str | None = Field(default=None, repr=False)
     apollo_api_base_url: str = "https://api.apollo.io"
 
+    # GoHighLevel's REST API (LeadConnector v2) for the two-way CRM sync; each office sets its
+    # own token in Settings -> Office. The base URL is for tests and proxies. The burst limit is
+    # GoHighLevel's documented 100 requests per 10 s per location (shared by every worker).
+    ghl_api_base_url: str = "https://services.leadconnectorhq.com"
+    ghl_burst_limit: int = Field(default=100, gt=0, le=10_000)
+    ghl_burst_window_seconds: float = Field(default=10.0, gt=0, le=600)
+
     anthropic_api_key: str | None = Field(default=None, repr=False)
     anthropic_base_url: str | None = None
     anthropic_model: str | None = None
@@ -118,6 +130,14 @@ class Settings(BaseSettings):
     # worker takes over at most this long after the leader dies.
     scheduler_lease_seconds: int = Field(default=30, ge=3, le=600)
 
+    # Logs: our loggers' level, and "json" (one object per line) or "text"; unset, json in
+    # production and text in development.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] | None = None
+    # The largest request body any route accepts (the webhooks take at most 256 KiB and the
+    # CSV import its file limit, whatever this says); larger ones get 413 before they are read.
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
     @field_validator("database_url")
     @classmethod
     def _database_url_parses(cls, value: str) -> str:
@@ -142,7 +162,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "app_base_url", "twilio_api_base_url", "sendgrid_api_base_url", "apollo_api_base_url"
+        "app_base_url",
+        "twilio_api_base_url",
+        "sendgrid_api_base_url",
+        "apollo_api_base_url",
+        "ghl_api_base_url",
     )
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -150,6 +174,16 @@ class Settings(BaseSettings):
             msg = "must be an http:// or https:// URL"
             raise ValueError(msg)
         return value.rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return (value.strip().lower() or None) if isinstance(value, str) else value
 
     @field_validator("calendly_webhook_signing_key", "apollo_api_key")
     @classmethod
@@ -210,6 +244,27 @@ class Settings(BaseSettings):
     @property
     def sendgrid_configured(self) -> bool:
         return bool(self.sendgrid_api_key and self.sendgrid_from_email)
+
+    def production_workers(self) -> int:
+        """Workers `reflex run --env prod` starts: GRANIAN_WORKERS, else CPUs + 1 (at most 8)
+        with REDIS_URL and one without. Reflex's own default is 2 x CPUs + 1, for workers that
+        mostly wait; ours compute (intake, scoring, each worker's outbox dispatcher), and on 2
+        cores 3 workers sustain 40 leads/s where 5 fall behind at 40 (bench/intake.py)."""
+        if self.granian_workers is not None:
+            return self.granian_workers
+        if not self.redis_url:
+            return 1
+        return min((os.cpu_count() or 1) + 1, MAX_WORKERS)
+
+    def check_workers(self) -> None:
+        """Several workers share the browsers' state only through Redis: without it each one
+        keeps its own, so a reconnect or an upload landing on another worker loses it."""
+        if (self.granian_workers or 1) > 1 and not self.redis_url:
+            raise ConfigurationError(
+                f"GRANIAN_WORKERS: {self.granian_workers} workers need REDIS_URL (each worker "
+                "would keep its own copy of every browser's state); set REDIS_URL, or "
+                "GRANIAN_WORKERS=1"
+            )
 
     def resolved_secret_key(self) -> str:
         """SECRET_KEY, or in development a random key persisted in `.recovery_secret`."""

@@ -37,6 +37,7 @@ from recovery_app.errors import Forbidden, RecoveryError, StorageUnavailable, Va
 from recovery_app.messaging import inbox
 from recovery_app.messaging.events import HANDLERS
 from recovery_app.models import Lead, Tenant, WebhookEvent, pk
+from recovery_app.observability import metrics
 from recovery_app.settings import get_settings
 
 router = APIRouter(prefix="/webhooks", tags=["intake"])
@@ -151,6 +152,7 @@ def handle_lead(headers: Any, raw: bytes, ip: str | None, received_at: datetime)
     except SQLAlchemyError as exc:
         raise StorageUnavailable("Cannot store the lead right now; retry shortly.") from exc
     if stored:  # a replay: the same answer as the first time
+        metrics.INTAKE.labels("webhook", "unknown", "replay").inc()
         return JSONResponse(stored.get("body", {}), status_code=int(stored.get("status", 200)))
     try:
         person = normalize(parse_payload(data), region=region)
@@ -265,10 +267,28 @@ LEAD_BODY = {
 )
 async def lead_webhook(request: Request) -> JSONResponse:
     received_at = datetime.now(UTC)
-    raw = await read_body(request)
-    return await run_in_threadpool(
-        handle_lead, request.headers, raw, client_ip(request), received_at
-    )
+    try:
+        raw = await read_body(request)
+        return await run_in_threadpool(
+            handle_lead, request.headers, raw, client_ip(request), received_at
+        )
+    except RecoveryError as exc:
+        # Accepted leads are counted by intake() once committed; refusals leave no lead.
+        metrics.INTAKE.labels("webhook", "unknown", REFUSALS.get(exc.status, "rejected")).inc()
+        raise
+
+
+# The intake metric's result for a refused post, by the status it was answered with.
+REFUSALS = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    413: "too_large",
+    415: "bad_request",
+    422: "rejected",
+    429: "rate_limited",
+    503: "unavailable",
+}
 
 
 # ---------------------------------------------------------------------------- GoHighLevel

@@ -169,6 +169,8 @@ class Outbound:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     transport: httpx.AsyncBaseTransport | None = None
     rng: random.Random = field(default_factory=random.Random)
+    # Awaited before every attempt (retries too): a provider's rate limit counts each request.
+    pace: Callable[[], Awaitable[None]] | None = None
     _client: httpx.AsyncClient | None = None
 
     def __post_init__(self) -> None:
@@ -195,11 +197,15 @@ class Outbound:
         base = self.policy.backoff * 2 ** (attempt - 1)
         return base * (0.75 + 0.5 * self.rng.random())
 
-    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def request(
+        self, method: str, url: str, *, attempts: int | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """The answer to one logical call: any non-retried status (2xx, and 4xx for the caller
         to read), after retries. Raises CircuitOpen without calling when the integration's
         breaker is open, RetryLater when retries ran out or the server asked for a longer wait.
-        Only outages count against the breaker: a 4xx or a 429 means the service is up."""
+        Only outages count against the breaker: a 4xx or a 429 means the service is up.
+        `attempts=1` for a call that must not be repeated blindly (a POST the provider may
+        have carried out before its answer was lost): the caller checks before trying again."""
         assert self._client is not None, "use `async with Outbound(...)`"
         assert self.breaker is not None
         if not self.breaker.allow():
@@ -207,18 +213,22 @@ class Outbound:
                 self.integration, "paused after repeated failures (circuit open); retrying later"
             )
         try:
-            return await self._attempts(method, url, **kwargs)
+            return await self._attempts(method, url, attempts or self.policy.attempts, **kwargs)
         except OutboundError:
             raise
         except BaseException:
             self.breaker.failed()  # never leave a half-open trial unresolved
             raise
 
-    async def _attempts(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _attempts(
+        self, method: str, url: str, attempts: int, **kwargs: Any
+    ) -> httpx.Response:
         assert self._client is not None and self.breaker is not None
         last: OutboundError | None = None
-        for attempt in range(1, self.policy.attempts + 1):
+        for attempt in range(1, attempts + 1):
             wait = self._wait(attempt)
+            if self.pace is not None:
+                await self.pace()
             try:
                 response = await self._client.request(method, url, **kwargs)
             except httpx.TimeoutException as exc:
@@ -246,7 +256,7 @@ class Outbound:
                         self._settle(status)
                         raise last
                     wait = retry_after
-            if attempt < self.policy.attempts:
+            if attempt < attempts:
                 await self.sleep(min(wait, self.policy.max_wait))
         assert last is not None
         self._settle(last.status)

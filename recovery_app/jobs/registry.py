@@ -141,6 +141,20 @@ def _enrich_leads(session: Session, now: datetime) -> dict[str, Any]:
     return run_job(session, now)
 
 
+def _ghl_sync(session: Session, now: datetime) -> dict[str, Any]:
+    """Write back to GoHighLevel what the queue holds (calls outside any transaction)."""
+    from recovery_app.domain.crm.sync import run_job
+
+    return run_job(session, now)
+
+
+def _ghl_import(session: Session, now: datetime) -> dict[str, Any]:
+    """Go on with each running GoHighLevel contact import from its cursor."""
+    from recovery_app.domain.crm.importer import run_job
+
+    return run_job(session, now)
+
+
 def _prune_sign_in_attempts(session: Session, now: datetime) -> dict[str, int]:
     result = session.execute(
         delete(SignInAttempt).where(col(SignInAttempt.created_at) < now - SIGN_IN_ATTEMPTS_KEPT)
@@ -228,6 +242,18 @@ JOBS: dict[str, Job] = {
             timedelta(minutes=1),
             _enrich_leads,
             "look up queued leads in Apollo (job title, company, time zone) and rescore them",
+        ),
+        Job(
+            "ghl_sync",
+            timedelta(minutes=1),
+            _ghl_sync,
+            "write status tags, score fields, notes and won opportunities back to GoHighLevel",
+        ),
+        Job(
+            "ghl_import",
+            timedelta(minutes=1),
+            _ghl_import,
+            "import each office's existing GoHighLevel contacts, page by page, when asked",
         ),
         Job(
             "prune_sign_in_attempts",

@@ -10,6 +10,7 @@ import logging
 import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from time import perf_counter
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from recovery_app.db import session_scope
 from recovery_app.errors import NotFound
 from recovery_app.jobs.registry import JOBS, Job
 from recovery_app.models import JobRun
+from recovery_app.observability import metrics, request_id
 
 logger = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -52,12 +54,23 @@ def run_window(
         return None
     processed: dict[str, Any] = {}
     error: str | None = None
-    try:
-        with session_scope() as session:
-            processed = job.run(session, now)
-    except Exception as exc:
-        error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
-        logger.exception("job %s failed for window %s", job.name, start.isoformat())
+    started = perf_counter()
+    # One id per run: the messages the job queues carry it, so their sends log under it too.
+    with request_id.bound(f"job-{job.name}-{request_id.new()[:12]}"):
+        try:
+            with session_scope() as session:
+                processed = job.run(session, now)
+        except Exception as exc:
+            error = "".join(traceback.format_exception_only(exc)).strip()[:2000]
+            logger.exception("job %s failed for window %s", job.name, start.isoformat())
+        took = perf_counter() - started
+        metrics.JOB_DURATION.labels(job.name, "error" if error else "ok").observe(took)
+        logger.info(
+            "job %s ran in %.3f s",
+            job.name,
+            took,
+            extra={"job": job.name, "duration_s": round(took, 3), "processed": processed},
+        )
     with session_scope() as session:
         stored = session.get(JobRun, run_id)
         assert stored is not None

@@ -13,21 +13,23 @@ import logging
 import random
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from recovery_app.db import get_engine, session_scope
 from recovery_app.domain.accounts.office import prices_of
 from recovery_app.domain.compliance import guard
-from recovery_app.domain.compliance.suppression import is_suppressed, suppress
+from recovery_app.domain.compliance.suppression import is_suppressed, suppress, suppressed_among
 from recovery_app.domain.leads import timeline
-from recovery_app.messaging import repository, wake
+from recovery_app.messaging import outcomes, repository, wake
+from recovery_app.messaging.channels import Channel as Carrier
 from recovery_app.messaging.channels import Outcome, Outgoing, SendResult, channel_for
 from recovery_app.messaging.outbox import PAUSED_HOLD
 from recovery_app.messaging.pacing import Pacer
@@ -44,6 +46,7 @@ from recovery_app.models import (
     Tenant,
     pk,
 )
+from recovery_app.observability import metrics, request_id
 from recovery_app.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -62,7 +65,11 @@ def sending_lease() -> timedelta:
 
 RECONCILE_AFTER = {Channel.SMS: timedelta(seconds=30), Channel.EMAIL: timedelta(minutes=10)}
 PACING_MAX_WAIT = 1.0
+# Recording a provider's answer while the database is away: first wait, longest wait.
+RECORD_RETRY_FIRST = 0.5
+RECORD_RETRY_MAX = 4.0
 IDLE_WAIT_SECONDS = 2.0
+STALE_CHECK = timedelta(seconds=10)
 
 # Permanent SMS errors after which the number is never tried again.
 DEAD_NUMBER_CODES = {"21211", "21214", "21614", "30005", "30006"}
@@ -131,23 +138,90 @@ class Dispatcher:
         self.clock = clock
         self._pool: ThreadPoolExecutor | None = None
         self._stats_lock = threading.Lock()
+        self._stale_checked_at: datetime | None = None
 
     # ------------------------------------------------------------------ one pass
     def run_once(self) -> DispatchStats:
-        """Reconcile stale rows, then claim and handle one batch of due ones."""
+        """Reconcile stale rows (every few seconds), then claim and handle one batch of due
+        ones."""
         stats = DispatchStats()
-        with session_scope() as session:
-            stale = repository.claim_stale(
-                session, now=self.clock(), limit=self.batch_size, lease=sending_lease()
-            )
-        self._each(self._reconcile, stale, stats)
-        with session_scope() as session:
-            due = repository.claim_due(
-                session, now=self.clock(), limit=self.batch_size, lease=sending_lease()
-            )
-        stats.claimed = len(due)
-        self._each(self._process, due, stats)
+        now = self.clock()
+        # Stale rows are leases run out - minutes - so looking for them on every pass (at each
+        # commit that queued something) only costs a transaction per pass.
+        if self._stale_checked_at is None or now - self._stale_checked_at >= STALE_CHECK:
+            self._stale_checked_at = now
+            with session_scope() as session:
+                stale = repository.claim_stale(
+                    session, now=now, limit=self.batch_size, lease=sending_lease()
+                )
+            self._each(self._reconcile, stale, stats)
+        self._dispatch_batch(stats)
         return stats
+
+    def _dispatch_batch(self, stats: DispatchStats) -> None:
+        """Claim, check and mark a batch in one transaction, send it, record it in another:
+        two transactions a batch where a claim and two per message took 1 + 2n. When either
+        transaction fails (a bug in one row must not hold up the others), the batch is done
+        again one message at a time, each in its own transactions, as `_process` does."""
+        own, now = DispatchStats(), self.clock()
+        try:
+            with session_scope() as session:
+                due = repository.claim_due(
+                    session, now=now, limit=self.batch_size, lease=sending_lease()
+                )
+                loaded = _load_many(session, due)
+                known = _BatchFacts.of(session, loaded.values())
+                ready = [
+                    r for i in due if (r := self._prepare(session, *loaded[i], now, own, known))
+                ]
+        except Exception:
+            logger.exception("dispatching a batch failed; one message at a time instead")
+            with session_scope() as session:
+                due = repository.claim_due(
+                    session, now=self.clock(), limit=self.batch_size, lease=sending_lease()
+                )
+            stats.claimed += len(due)
+            self._each(self._process, due, stats)
+            return
+        stats.claimed += len(due)
+        stats.add(own)
+        results = self._map(lambda r: self._send(r, stats), ready)
+        sent = [(r.message_id, result) for r, result in zip(ready, results, strict=True) if result]
+        if not sent:
+            return
+        own = DispatchStats()
+        try:
+            with session_scope() as session:
+                loaded = _load_many(session, [message_id for message_id, _ in sent])
+                for message_id, result in sent:
+                    self._apply(session, *loaded[message_id], result, own)
+        except Exception:
+            logger.exception("recording a batch failed; one message at a time instead")
+            self._each(
+                lambda i, st: self._record(i, dict(sent)[i], st), [i for i, _ in sent], stats
+            )
+            return
+        stats.add(own)
+
+    def _map(self, fn: Callable[["_Ready"], SendResult | None], items: list["_Ready"]) -> list:
+        """`fn` over `items`, up to `concurrency` at a time (provider calls wait on the network)."""
+        if self.concurrency <= 1 or len(items) <= 1:
+            return [fn(item) for item in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="dispatch")
+        futures = [self._pool.submit(fn, item) for item in items]
+        return [
+            self._result_or_none(future, item) for future, item in zip(futures, items, strict=True)
+        ]
+
+    @staticmethod
+    def _result_or_none(future, item: "_Ready") -> SendResult | None:
+        try:
+            return future.result()
+        except Exception:
+            # The row stays `sending`; its lease runs out and reconciliation picks it up.
+            logger.exception("sending message %s failed", item.message_id)
+            return None
 
     def _each(self, step, message_ids: list[int], stats: DispatchStats) -> None:
         """Run `step` for every id, up to `concurrency` at a time; returns when all are done."""
@@ -189,48 +263,127 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ sending
     def _process(self, message_id: int, stats: DispatchStats) -> None:
-        settings = get_settings()
-        now = self.clock()
+        """One claimed message in transactions of its own (what a failed batch falls back to)."""
         with session_scope() as session:
-            message, lead, tenant = _load(session, message_id)
-            if _campaign_paused(session, message):
-                # Paused after this row was claimed: it waits with the others until a resume.
-                _hold(message, until=now, reason=PAUSED_HOLD, now=now)
-                message.next_attempt_at = None
-                stats.held += 1
-                return
-            if lead is None:  # an alert to one of our own users: no lead rules apply
-                verdict = guard.Verdict(guard.Action.SEND)
-            else:
-                verdict = guard.check(facts_for(session, message, lead, tenant, now), now=now)
-            if verdict.action == guard.Action.BLOCK:
-                message.status = MessageStatus.SUPPRESSED
-                message.error_code, message.error_message = verdict.reason, verdict.detail
-                message.hold_reason, message.next_attempt_at, message.updated_at = None, None, now
-                message.attempts -= 1
-                stats.blocked += 1
-                return
-            if verdict.action == guard.Action.HOLD:
-                _hold(message, until=verdict.until or now, reason=verdict.detail, now=now)
-                stats.held += 1
-                return
-            if verdict.body:
-                message.body = verdict.body
-            message.from_address = _sender(tenant, Channel(message.channel))
-            message.hold_reason = None
-            outgoing = _outgoing(message, lead, tenant, attempted_at=now)
-            demo = tenant.is_demo or tenant.demo_expires_at is not None
-            kind = Channel(message.channel)
-        channel = channel_for(kind, demo_tenant=demo)
-        if kind == Channel.SMS and channel.provider != "sandbox":
+            ready = self._prepare(session, *_load(session, message_id), self.clock(), stats)
+        if ready is None:
+            return
+        result = self._send(ready, stats)
+        if result is not None:
+            self._record(message_id, result, stats)
+
+    def _record(self, message_id: int, result: SendResult, stats: DispatchStats) -> None:
+        """Write down the provider's answer. While the database is away, keep trying for half
+        the lease: the answer is in hand, and a row left `sending` is reconciled by another
+        worker after the lease - for email by sending again, as SendGrid has no lookup."""
+        deadline = time.monotonic() + sending_lease().total_seconds() / 2
+        wait = RECORD_RETRY_FIRST
+        while True:
+            own = DispatchStats()
+            try:
+                with session_scope() as session:
+                    message, lead, tenant = _load(session, message_id)
+                    # Recorded already: a commit whose acknowledgement was lost, or another
+                    # worker that reconciled the row.
+                    if message.status != MessageStatus.SENDING:
+                        return
+                    self._apply(session, message, lead, tenant, result, own)
+            except (OperationalError, InterfaceError):
+                if time.monotonic() + wait > deadline:
+                    raise
+                logger.warning(
+                    "recording message %s failed (database unreachable); retrying in %.1f s",
+                    message_id,
+                    wait,
+                )
+                time.sleep(wait)
+                wait = min(wait * 2, RECORD_RETRY_MAX)
+                continue
+            stats.add(own)
+            return
+
+    def _prepare(
+        self,
+        session: Session,
+        message: Message,
+        lead: Lead | None,
+        tenant: Tenant,
+        now: datetime,
+        stats: DispatchStats,
+        known: "_BatchFacts | None" = None,
+    ) -> "_Ready | None":
+        """Pass a claimed message through the guard: hold or block it (None), or make it
+        ready to send. Changes the row in `session`; the caller commits before sending."""
+        # Under the id of the request (or job run) that queued the row: a webhook's
+        # X-Request-ID leads to the dispatcher's lines for its reply.
+        with request_id.bound(message.request_id):
+            return self._check(session, message, lead, tenant, now, stats, known)
+
+    def _check(
+        self,
+        session: Session,
+        message: Message,
+        lead: Lead | None,
+        tenant: Tenant,
+        now: datetime,
+        stats: DispatchStats,
+        known: "_BatchFacts | None",
+    ) -> "_Ready | None":
+        if _campaign_paused(session, message):
+            # Paused after this row was claimed: it waits with the others until a resume.
+            _hold(message, until=now, reason=PAUSED_HOLD, now=now)
+            message.next_attempt_at = None
+            stats.held += 1
+            return None
+        if lead is None:  # an alert to one of our own users: no lead rules apply
+            verdict = guard.Verdict(guard.Action.SEND)
+        else:
+            verdict = guard.check(
+                facts_for(session, message, lead, tenant, now, known=known), now=now
+            )
+        if verdict.action != guard.Action.SEND:
+            outcomes.record_verdict(session, message, verdict)
+        if verdict.action == guard.Action.BLOCK:
+            message.status = MessageStatus.SUPPRESSED
+            message.error_code, message.error_message = verdict.reason, verdict.detail
+            message.hold_reason, message.next_attempt_at, message.updated_at = None, None, now
+            message.attempts -= 1
+            stats.blocked += 1
+            return None
+        if verdict.action == guard.Action.HOLD:
+            _hold(message, until=verdict.until or now, reason=verdict.detail, now=now)
+            stats.held += 1
+            return None
+        if verdict.body:
+            message.body = verdict.body
+        message.from_address = _sender(tenant, Channel(message.channel))
+        message.hold_reason = None
+        kind = Channel(message.channel)
+        demo = tenant.is_demo or tenant.demo_expires_at is not None
+        return _Ready(
+            message_id=pk(message),
+            request_id=message.request_id,
+            kind=kind,
+            channel=channel_for(kind, demo_tenant=demo),
+            outgoing=_outgoing(message, lead, tenant, attempted_at=now),
+        )
+
+    def _send(self, ready: "_Ready", stats: DispatchStats) -> SendResult | None:
+        """The provider call, outside any transaction and after `sending` was committed; None
+        when the number's pacing slot is too far off (the message was held for it)."""
+        with request_id.bound(ready.request_id):
+            return self._paced_send(ready, stats)
+
+    def _paced_send(self, ready: "_Ready", stats: DispatchStats) -> SendResult | None:
+        if ready.kind == Channel.SMS and ready.channel.provider != "sandbox":
             slot = self.pacer.take(
-                outgoing.sender or "",
-                per_second=settings.sms_per_second_per_number,
+                ready.outgoing.sender or "",
+                per_second=get_settings().sms_per_second_per_number,
                 max_wait=PACING_MAX_WAIT,
             )
             if not slot.taken:
                 with session_scope() as session:
-                    held = session.get(Message, message_id)
+                    held = session.get(Message, ready.message_id)
                     assert held is not None
                     _hold(
                         held,
@@ -238,13 +391,13 @@ class Dispatcher:
                         reason="Pacing: waiting for this number's next sending slot",
                         now=self.clock(),
                     )
-                stats.held += 1
-                return
+                with self._stats_lock:
+                    stats.held += 1
+                return None
             if slot.wait_seconds:
                 time.sleep(slot.wait_seconds)
-        result = channel.send(outgoing)  # outside any transaction, after `sending` was committed
-        with session_scope() as session:
-            self._apply(session, message_id, result, stats)
+        with metrics.timed(ready.channel.provider, "send"):
+            return ready.channel.send(ready.outgoing)
 
     def _reconcile(self, message_id: int, stats: DispatchStats) -> None:
         with session_scope() as session:
@@ -252,16 +405,38 @@ class Dispatcher:
             outgoing = _outgoing(message, lead, tenant, attempted_at=message.updated_at)
             demo = tenant.is_demo or tenant.demo_expires_at is not None
             kind = Channel(message.channel)
-        result = channel_for(kind, demo_tenant=demo).reconcile(outgoing)
+            queued_by = message.request_id
+        channel = channel_for(kind, demo_tenant=demo)
+        with request_id.bound(queued_by), metrics.timed(channel.provider, "reconcile"):
+            result = channel.reconcile(outgoing)
         stats.reconciled += 1
-        with session_scope() as session:
-            self._apply(session, message_id, result, stats)
+        self._record(message_id, result, stats)
 
     def _apply(
-        self, session: Session, message_id: int, result: SendResult, stats: DispatchStats
+        self,
+        session: Session,
+        message: Message,
+        lead: Lead | None,
+        tenant: Tenant,
+        result: SendResult,
+        stats: DispatchStats,
+    ) -> None:
+        """Record what the provider answered, count and log it, under the id of the request
+        that queued the message."""
+        with request_id.bound(message.request_id):
+            self._apply_result(session, message, lead, tenant, result, stats)
+            outcomes.record_result(session, message, result)
+
+    def _apply_result(
+        self,
+        session: Session,
+        message: Message,
+        lead: Lead | None,
+        tenant: Tenant,
+        result: SendResult,
+        stats: DispatchStats,
     ) -> None:
         now = self.clock()
-        message, lead, tenant = _load(session, message_id)
         message.provider, message.updated_at = result.provider, now
         if result.outcome in (Outcome.SENT, Outcome.SIMULATED):
             message.status = (
@@ -315,6 +490,60 @@ def _load(session: Session, message_id: int) -> tuple[Message, Lead | None, Tena
     return message, lead, tenant
 
 
+def _load_many(
+    session: Session, message_ids: list[int]
+) -> dict[int, tuple[Message, Lead | None, Tenant]]:
+    """`_load` for a batch, in one query."""
+    if not message_ids:
+        return {}
+    rows = session.execute(
+        select(Message, Lead, Tenant)
+        .join(Tenant, col(Tenant.id) == col(Message.tenant_id))
+        .outerjoin(Lead, col(Lead.id) == col(Message.lead_id))
+        .where(col(Message.id).in_(message_ids))
+    ).all()
+    return {pk(message): (message, lead, tenant) for message, lead, tenant in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchFacts:
+    """The guard facts that cost a query per message, read once for a claimed batch (its
+    guard changes no status and adds no suppression, so they hold for the whole batch)."""
+
+    suppressed: set[tuple[int, Channel, str]]
+    sms_bounds: dict[int, tuple[int, int]]  # lead -> lowest, highest id of a text that left
+
+    @classmethod
+    def of(
+        cls, session: Session, loaded: Iterable[tuple[Message, Lead | None, Tenant]]
+    ) -> "_BatchFacts":
+        rows = [(message, lead) for message, lead, _ in loaded if lead is not None]
+        return cls(
+            suppressed=suppressed_among(
+                session,
+                [(m.tenant_id, Channel(m.channel), m.to_address or "") for m, _ in rows],
+            ),
+            sms_bounds=repository.outbound_sms_bounds(
+                session, lead_ids={pk(lead) for m, lead in rows if m.channel == Channel.SMS}
+            ),
+        )
+
+    def prior_outbound_sms(self, lead_id: int, message_id: int) -> bool:
+        bounds = self.sms_bounds.get(lead_id)
+        return bounds is not None and bounds != (message_id, message_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """A claimed message that passed the guard, with what its channel needs to send it."""
+
+    message_id: int
+    request_id: str | None  # of the request or job run that queued it
+    kind: Channel
+    channel: Carrier
+    outgoing: Outgoing
+
+
 def _campaign_paused(session: Session, message: Message) -> bool:
     if message.campaign_id is None:
         return False
@@ -360,10 +589,16 @@ def _outgoing(
 
 
 def facts_for(
-    session: Session, message: Message, lead: Lead, tenant: Tenant, now: datetime
+    session: Session,
+    message: Message,
+    lead: Lead,
+    tenant: Tenant,
+    now: datetime,
+    *,
+    known: _BatchFacts | None = None,
 ) -> guard.Facts:
     """What the guard needs for `message` (a flushed row): also used to tell an agent at once
-    what will happen to a message they just wrote."""
+    what will happen to a message they just wrote. `known`: what its batch already read."""
     settings = get_settings()
     kind = Channel(message.channel)
     cap = settings.marketing_cap_per_day
@@ -385,12 +620,20 @@ def facts_for(
         has_inbound=lead.last_inbound_at is not None,
         opted_out=lead.opted_out_sms if kind == Channel.SMS else lead.opted_out_email,
         suppressed=bool(message.to_address)
-        and is_suppressed(
-            session, tenant_id=pk(tenant), channel=kind, address=message.to_address or ""
+        and (
+            (pk(tenant), kind, message.to_address or "") in known.suppressed
+            if known
+            else is_suppressed(
+                session, tenant_id=pk(tenant), channel=kind, address=message.to_address or ""
+            )
         ),
         # Each fact costs a query per send: read only those the guard looks at for this message.
         prior_outbound_sms=kind == Channel.SMS
-        and repository.prior_outbound_sms(session, lead_id=pk(lead), exclude_id=pk(message)),
+        and (
+            known.prior_outbound_sms(pk(lead), pk(message))
+            if known
+            else repository.prior_outbound_sms(session, lead_id=pk(lead), exclude_id=pk(message))
+        ),
         marketing_sent_last_24h=repository.marketing_sent_since(
             session, lead_id=pk(lead), since=now - timedelta(hours=24), exclude_id=pk(message)
         )
@@ -433,14 +676,15 @@ async def run_forever(dispatcher: Dispatcher) -> None:
     wake.attach(loop, signal)
     try:
         while True:
+            # Cleared before the pass, so a commit during it wakes the next wait at once.
+            signal.clear()
             try:
                 stats = await asyncio.to_thread(dispatcher.run_once)
             except Exception:
                 logger.exception("dispatcher pass failed")
                 stats = DispatchStats()
-            if stats.claimed or stats.reconciled:
-                continue  # there may be more
-            signal.clear()
+            if stats.claimed >= dispatcher.batch_size or stats.reconciled:
+                continue  # a full batch: there may be more (a short one took all that was due)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(signal.wait(), timeout=IDLE_WAIT_SECONDS)
     finally:

@@ -29,6 +29,7 @@ from recovery_app.messaging.draft_checks import (
     parse_draft,
 )
 from recovery_app.models import AiDraft, Channel
+from recovery_app.observability import metrics
 from recovery_app.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -251,15 +252,17 @@ class Drafter:
         for attempt in range(1, self.attempts + 1):
             wait = self.backoff * 2 ** (attempt - 1)
             try:
-                response = client.messages.create(
-                    model=self.model,
-                    max_tokens=MAX_TOKENS,
-                    system=SYSTEM_PROMPT,
-                    messages=[{"role": "user", "content": user_prompt(request)}],
-                )
+                with metrics.timed("anthropic", "messages.create"):
+                    response = client.messages.create(
+                        model=self.model,
+                        max_tokens=MAX_TOKENS,
+                        system=SYSTEM_PROMPT,
+                        messages=[{"role": "user", "content": user_prompt(request)}],
+                    )
             except anthropic.APIStatusError as exc:
                 status = exc.status_code
                 reason = f"HTTP {status}"
+                metrics.AI_CALLS.labels(self.model, f"http_{status}").inc()
                 if status not in RETRIED_STATUSES and status < 500:
                     raise AiUnavailable(reason) from exc
                 retry_after = retry_after_seconds(exc.response.headers)
@@ -269,13 +272,19 @@ class Drafter:
                     wait = retry_after
             except anthropic.APIConnectionError as exc:  # includes APITimeoutError
                 reason = "timeout" if isinstance(exc, anthropic.APITimeoutError) else "connection"
+                metrics.AI_CALLS.labels(self.model, reason).inc()
             except anthropic.APIError as exc:  # a 200 whose body is not a Messages response
+                metrics.AI_CALLS.labels(self.model, "unreadable").inc()
                 raise AiUnavailable("unreadable response") from exc
             else:
                 text = "".join(
                     getattr(block, "text", "") for block in response.content if block.type == "text"
                 )
-                return text, (response.usage.input_tokens, response.usage.output_tokens)
+                usage = response.usage
+                metrics.AI_CALLS.labels(self.model, "ok").inc()
+                metrics.AI_TOKENS.labels(self.model, "input").inc(usage.input_tokens)
+                metrics.AI_TOKENS.labels(self.model, "output").inc(usage.output_tokens)
+                return text, (usage.input_tokens, usage.output_tokens)
             if attempt < self.attempts:
                 self.sleep(min(wait, self.max_wait))
         raise AiUnavailable(f"{reason} after {self.attempts} attempts")

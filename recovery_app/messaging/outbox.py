@@ -21,6 +21,7 @@ from recovery_app.models import (
     User,
     pk,
 )
+from recovery_app.observability import request_id as request_ids
 
 # Why a campaign's queued message waits with no due time: its campaign is paused.
 PAUSED_HOLD = "Campaign paused"
@@ -80,7 +81,8 @@ def enqueue(
         enrollment_id=enrollment_id,
         template_id=template_id,
         sent_by_user_id=sent_by_user_id,
-        request_id=request_id,
+        # The request or job run this send belongs to, so the dispatcher logs under its id.
+        request_id=request_id or request_ids.current(),
         drafted_by=drafted_by,
         created_at=now,
         updated_at=now,
@@ -137,6 +139,7 @@ def enqueue_internal(
         body=body.strip()[: MAX_SMS_LENGTH if channel == Channel.SMS else MAX_EMAIL_LENGTH],
         idempotency_key=idempotency_key[:200],
         next_attempt_at=now,
+        request_id=request_ids.current(),
         created_at=now,
         updated_at=now,
     )

@@ -63,3 +63,16 @@ class Pacer:
                 return Slot(False, slot - now)
             self._next_free[sender] = slot + interval
         return Slot(True, max(0.0, slot - now))
+
+
+_shared: tuple[object, Pacer] | None = None
+
+
+def shared_pacer() -> Pacer:
+    """The process's pacer for callers without one of their own (the GoHighLevel sync); one
+    per settings object, as tests change REDIS_URL between cases."""
+    global _shared
+    settings = get_settings()
+    if _shared is None or _shared[0] is not settings:
+        _shared = (settings, Pacer())
+    return _shared[1]

@@ -1,8 +1,10 @@
 """Outbox queries: claiming due and stale rows, and the facts the compliance guard needs."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -97,6 +99,27 @@ def prior_outbound_sms(session: Session, *, lead_id: int, exclude_id: int) -> bo
     return session.execute(stmt.limit(1)).first() is not None
 
 
+def outbound_sms_bounds(session: Session, *, lead_ids: set[int]) -> dict[int, tuple[int, int]]:
+    """For each of these leads with a text that left, the lowest and highest such message id:
+    `prior_outbound_sms` for a whole batch in one query (a lead has a prior text other than
+    message m unless its only one is m itself)."""
+    if not lead_ids:
+        return {}
+    stmt = (
+        select(col(Message.lead_id), func.min(col(Message.id)), func.max(col(Message.id)))
+        .where(
+            col(Message.lead_id).in_(lead_ids),
+            col(Message.channel) == Channel.SMS,
+            col(Message.direction) == Direction.OUTBOUND,
+            col(Message.status).in_(LEFT),
+        )
+        .group_by(col(Message.lead_id))
+    )
+    # Every grouped row has a lead and both ids; the column types only allow NULLs.
+    rows = cast(list[tuple[int, int, int]], session.execute(stmt).all())
+    return {lead_id: (low, high) for lead_id, low, high in rows}
+
+
 def marketing_sent_since(
     session: Session, *, lead_id: int, since: datetime, exclude_id: int
 ) -> list[datetime]:
@@ -115,3 +138,36 @@ def by_provider_id(session: Session, *, provider: str, provider_id: str) -> Mess
         col(Message.provider) == provider, col(Message.provider_id) == provider_id
     )
     return session.execute(stmt).scalars().first()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxDepth:
+    queued: int  # waiting, due or not (a quiet-hours hold waits for the morning)
+    due: int  # queued and due now: what the dispatchers have not caught up with
+    sending: int  # claimed by a dispatcher, the provider's answer not recorded yet
+    oldest_due_at: datetime | None  # when the longest-waiting due message became due
+
+
+def outbox_depth(session: Session, *, now: datetime) -> OutboxDepth:
+    """The outbox at a glance for /health and /metrics. Every row of these statuses is
+    outbound, so both queries range over ix_messages_status_next_attempt alone."""
+    is_due = col(Message.next_attempt_at) <= now
+    counts = {
+        status: (int(total), int(due or 0))
+        for status, total, due in session.execute(
+            select(
+                col(Message.status),
+                func.count(),
+                func.count(col(Message.id)).filter(is_due),
+            )
+            .where(col(Message.status).in_([MessageStatus.QUEUED, MessageStatus.SENDING]))
+            .group_by(col(Message.status))
+        )
+    }
+    oldest = session.execute(
+        select(func.min(col(Message.next_attempt_at))).where(
+            col(Message.status) == MessageStatus.QUEUED, is_due
+        )
+    ).scalar_one()
+    queued, due = counts.get(MessageStatus.QUEUED, (0, 0))
+    return OutboxDepth(queued, due, counts.get(MessageStatus.SENDING, (0, 0))[0], oldest)

@@ -19,7 +19,7 @@ from recovery_app.models.campaign import (
     TriggerFiring,
     TriggerRule,
 )
-from recovery_app.models.conversion import Conversion
+from recovery_app.models.conversion import Conversion, ConversionCredit
 from recovery_app.models.enums import (
     ActivityKind,
     CampaignGoal,
@@ -37,12 +37,21 @@ from recovery_app.models.enums import (
 from recovery_app.models.integration import (
     EnrichmentCache,
     EnrichmentCall,
+    GhlWrite,
     SlackAlert,
     TenantIntegration,
 )
 from recovery_app.models.lead import Activity, Lead
 from recovery_app.models.message import Message
 from recovery_app.models.metrics import DailyMessageCost, DailyMetric
+from recovery_app.models.running_totals import (
+    CampaignMessageDelta,
+    CampaignMessageTotal,
+    LeadFactorDelta,
+    LeadFactorTotal,
+    ReplyHourDelta,
+    ReplyHourTotal,
+)
 from recovery_app.models.system import (
     AuditLog,
     JobRun,
@@ -61,10 +70,13 @@ __all__ = [
     "AuditLog",
     "Campaign",
     "CampaignGoal",
+    "CampaignMessageDelta",
+    "CampaignMessageTotal",
     "CampaignStatus",
     "CampaignStep",
     "Channel",
     "Conversion",
+    "ConversionCredit",
     "DailyMessageCost",
     "DailyMetric",
     "Direction",
@@ -74,14 +86,19 @@ __all__ = [
     "EnrichmentCall",
     "Enrollment",
     "EnrollmentStatus",
+    "GhlWrite",
     "JobRun",
     "Lead",
+    "LeadFactorDelta",
+    "LeadFactorTotal",
     "LeadOffer",
     "LeadStatus",
     "Message",
     "MessageCategory",
     "MessageStatus",
     "Notification",
+    "ReplyHourDelta",
+    "ReplyHourTotal",
     "Role",
     "SchedulerLease",
     "SignInAttempt",

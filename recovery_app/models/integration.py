@@ -1,5 +1,5 @@
 """Outbound integrations: each office's settings and health per integration, the Slack
-alert queue, and the enrichment cache and call log."""
+alert queue, the enrichment cache and call log, and the GoHighLevel write-back queue."""
 
 from datetime import datetime
 
@@ -131,3 +131,49 @@ class EnrichmentCall(SQLModel, table=True):
     called_at: datetime = created_field()
 
     __table_args__ = (Index("ix_enrichment_calls_tenant_called", "tenant_id", "called_at"),)
+
+
+class GhlWrite(SQLModel, table=True):
+    """One write-back to GoHighLevel (a contact upsert, the status tag, the score fields, a
+    note, the won opportunity): queued in the transaction that changed the lead, posted by the
+    `ghl_sync` job, and kept as the lead's sync log. The unique idempotency key makes one
+    change one write however often it is noticed; the state-like kinds (contact, status,
+    fields) have one row per lead that a later change re-arms (`version`), so a burst of
+    changes is one write of the latest values."""
+
+    __tablename__ = "ghl_writes"
+
+    id: int | None = id_field()
+    tenant_id: int = fk_field("tenants.id")
+    lead_id: int = fk_field("leads.id", ondelete="CASCADE")
+    # contact | status | fields | note | opportunity
+    kind: str = str_field(16, nullable=False)
+    idempotency_key: str = str_field(120, nullable=False)
+    # What the sync log says this write is ("Note: recovery text sent", "Status tag ...").
+    summary: str = str_field(300, "", nullable=False)
+    # What a note or an opportunity carries (captured when it was queued).
+    payload: dict = json_field()
+    # Bumped by every re-arm; the run that sends remembers which version it sent, so a change
+    # that lands while the write is in flight is written too.
+    version: int = Field(default=1, nullable=False)
+    sent_version: int = Field(default=0, nullable=False)
+    # queued -> sending -> done | failed | skipped ("skipped": nothing to write any more)
+    status: str = str_field(16, "queued", nullable=False)
+    attempts: int = Field(default=0, nullable=False)
+    next_attempt_at: datetime | None = when_field()
+    # GoHighLevel's id of what the write made (note id, opportunity id, contact id): a retry
+    # after an answer we never read finds it instead of making a second one.
+    ghl_id: str | None = str_field(64)
+    # GoHighLevel's answer to the last attempt, in its words ("201 note abc123", "422 ...").
+    result: str | None = str_field(500)
+    error: str | None = str_field(500)
+    created_at: datetime = created_field()
+    updated_at: datetime = created_field()
+    done_at: datetime | None = when_field()
+
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_ghl_writes_idempotency_key"),
+        Index("ix_ghl_writes_status_next", "status", "next_attempt_at"),
+        Index("ix_ghl_writes_lead", "lead_id", "id"),
+        Index("ix_ghl_writes_tenant_status", "tenant_id", "status"),
+    )

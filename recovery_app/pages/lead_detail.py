@@ -5,6 +5,7 @@ import reflex as rx
 from recovery_app import routes
 from recovery_app.components.badges import status_badge, temperature_badge
 from recovery_app.components.layout import page
+from recovery_app.pages.lead_sync import sync_log
 from recovery_app.states.lead_detail import (
     FactorRow,
     LeadDetailState,
@@ -12,6 +13,7 @@ from recovery_app.states.lead_detail import (
     SpeedRow,
     TimelineRow,
 )
+from recovery_app.states.lead_sync import LeadSyncState
 
 
 def _field(label: str, value: rx.Var | str, **props) -> rx.Component:
@@ -294,7 +296,11 @@ def _composer() -> rx.Component:
     )
 
 
-@page(route=routes.LEADS + "/[lead_id]", title="Lead", on_load=LeadDetailState.load)
+@page(
+    route=routes.LEADS + "/[lead_id]",
+    title="Lead",
+    on_load=[LeadDetailState.load, LeadSyncState.load],
+)
 def lead_detail_page() -> rx.Component:
     back = rx.link(
         rx.hstack(rx.icon("arrow-left", size=14), "Leads", align="center"), href=routes.LEADS
@@ -425,6 +431,7 @@ def _lead(back: rx.Component) -> rx.Component:
             ),
             width="100%",
         ),
+        sync_log(),
         rx.card(
             rx.vstack(
                 rx.heading("Recent activity", size="3"),

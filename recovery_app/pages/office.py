@@ -1,4 +1,5 @@
-"""Settings -> Office: the office profile, the integrations' status and Slack alerts."""
+"""Settings -> Office: the office profile, the integrations' status, and the cards of the
+outbound integrations (Slack alerts, Apollo enrichment, GoHighLevel sync)."""
 
 import reflex as rx
 
@@ -7,9 +8,13 @@ from recovery_app.components.layout import page
 from recovery_app.domain.accounts.office import DAYS
 from recovery_app.models import Temperature
 from recovery_app.pages.office_enrichment import enrichment_section
-from recovery_app.states.office import IntegrationRow, SlackEventRow, UrlRow
+from recovery_app.pages.office_ghl import ghl_section
+from recovery_app.pages.office_slack import slack_section
+from recovery_app.states.office import IntegrationRow, UrlRow
 from recovery_app.states.office import OfficeState as S
 from recovery_app.states.office_enrichment import OfficeEnrichmentState as E
+from recovery_app.states.office_ghl import OfficeGhlState as G
+from recovery_app.states.office_slack import OfficeSlackState as L
 
 DAY_NAMES = dict(zip(DAYS, ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"), strict=True))
 
@@ -221,172 +226,11 @@ def _integration(row: IntegrationRow) -> rx.Component:
     )
 
 
-def _slack_problem(name: str) -> rx.Component:
-    return rx.cond(
-        S.slack_problems.contains(name),
-        rx.text(S.slack_problems[name], size="1", color_scheme="red"),
-    )
-
-
-def _slack_event(row: SlackEventRow) -> rx.Component:
-    return rx.checkbox(
-        row["label"], name="event_" + row["key"], default_checked=row["on"], size="2"
-    )
-
-
-def slack_section() -> rx.Component:
-    slack = S.slack
-    return rx.card(
-        rx.vstack(
-            rx.hstack(
-                rx.heading("Slack alerts", size="3"),
-                rx.match(
-                    slack["state"],
-                    ("ok", rx.badge(rx.icon("check", size=12), "OK", color_scheme="green")),
-                    ("needs_attention", rx.badge("Needs attention", color_scheme="red")),
-                    rx.badge("Off", color_scheme="gray"),
-                ),
-                rx.spacer(),
-                rx.cond(
-                    slack["queued"] > 0,
-                    rx.badge(slack["queued"].to_string(), " waiting to post", color_scheme="amber"),
-                ),
-                align="center",
-                width="100%",
-                wrap="wrap",
-                id="slack-state",
-            ),
-            rx.text(
-                "Hot new leads, hot leads nobody touched, replies waiting over 15 minutes, "
-                "failing campaigns and provider outages, each with a link. Agents with their "
-                "own webhook (Settings -> Team) also get the alerts about their leads.",
-                size="2",
-                color_scheme="gray",
-            ),
-            rx.text(slack["where"], size="2", id="slack-where"),
-            rx.text(slack["last_ok"], size="1", color_scheme="gray", id="slack-last-ok"),
-            rx.cond(
-                slack["last_error"] != "",
-                rx.callout(
-                    "Last error: " + slack["last_error"],
-                    icon="triangle-alert",
-                    color_scheme=rx.cond(slack["state"] == "needs_attention", "red", "amber"),
-                    size="1",
-                    id="slack-last-error",
-                ),
-            ),
-            rx.form(
-                rx.vstack(
-                    rx.text(
-                        "Incoming webhook URL",
-                        size="2",
-                        weight="medium",
-                        as_="label",
-                        html_for="slack-url",
-                    ),
-                    rx.input(
-                        name="slack_url",
-                        id="slack-url",
-                        type="url",
-                        placeholder="https://hooks.slack.com/services/... (empty keeps the "
-                        "current one)",
-                        max_length=500,
-                        aria_label="Slack incoming webhook URL",
-                        width="100%",
-                    ),
-                    _slack_problem("slack_url"),
-                    rx.checkbox(
-                        "Remove this office's URL (the deployment's default applies, if any)",
-                        name="slack_remove",
-                    ),
-                    rx.checkbox(
-                        "Post alerts to Slack",
-                        name="slack_enabled",
-                        default_checked=slack["enabled"],
-                    ),
-                    rx.vstack(
-                        rx.text("Alert when", size="2", weight="medium"),
-                        rx.foreach(S.slack_events, _slack_event),
-                        spacing="1",
-                        role="group",
-                        aria_label="Alert when",
-                    ),
-                    _slack_problem("slack_events"),
-                    rx.hstack(
-                        rx.vstack(
-                            rx.text("Failure threshold (%)", size="2"),
-                            rx.input(
-                                name="failure_percent",
-                                type="number",
-                                default_value=slack["failure_percent"],
-                                aria_label="Campaign failure threshold in percent",
-                                width="8rem",
-                            ),
-                            _slack_problem("failure_percent"),
-                            spacing="1",
-                        ),
-                        rx.vstack(
-                            rx.text("Out of at least (sends in the last hour)", size="2"),
-                            rx.input(
-                                name="failure_min",
-                                type="number",
-                                default_value=slack["failure_min"],
-                                aria_label="Minimum sends before the failure rate counts",
-                                width="8rem",
-                            ),
-                            _slack_problem("failure_min"),
-                            spacing="1",
-                        ),
-                        spacing="4",
-                        wrap="wrap",
-                    ),
-                    rx.hstack(
-                        rx.button("Save", type="submit", loading=S.slack_saving, id="slack-save"),
-                        rx.button(
-                            "Send test message",
-                            type="button",
-                            variant="soft",
-                            loading=S.slack_testing,
-                            on_click=S.test_slack,
-                            id="slack-test",
-                        ),
-                        spacing="3",
-                    ),
-                    spacing="3",
-                    width="100%",
-                ),
-                on_submit=S.save_slack,
-                reset_on_submit=False,
-                key=S.form_key,
-                width="100%",
-            ),
-            rx.cond(
-                S.slack_test_answer != "",
-                rx.cond(
-                    S.slack_test_ok,
-                    rx.callout(
-                        S.slack_test_answer,
-                        icon="check",
-                        color_scheme="green",
-                        id="slack-test-answer",
-                    ),
-                    rx.callout(
-                        S.slack_test_answer,
-                        icon="triangle-alert",
-                        color_scheme="red",
-                        id="slack-test-answer",
-                    ),
-                ),
-            ),
-            spacing="3",
-            width="100%",
-        ),
-        width="100%",
-        id="integration-slack",
-    )
-
-
-@page(route=routes.OFFICE, title="Office settings", on_load=[S.load, E.load])
+@page(
+    route=routes.OFFICE,
+    title="Office settings",
+    on_load=[S.load, L.load, E.load, G.load, G.watch_import],
+)
 def office_page() -> rx.Component:
     return rx.vstack(
         rx.link(
@@ -405,6 +249,7 @@ def office_page() -> rx.Component:
         rx.foreach(S.integrations, _integration),
         slack_section(),
         enrichment_section(),
+        ghl_section(),
         spacing="4",
         max_width="64rem",
         width="100%",

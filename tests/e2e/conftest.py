@@ -1,16 +1,36 @@
+from __future__ import annotations
+
+import contextlib
+import json
 import os
 import re
 import shutil
+import signal
+import subprocess
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import create_engine, make_url, text
 
-from tests.e2e.server import ReflexServer, app_env, run_cli
+from tests.conftest import postgres_base_url
+from tests.dockerfile import WORKDIR, runtime_stage
+from tests.e2e.server import BIN, ROOT, ReflexServer, app_env, free_port, run_cli
+from tests.fakes.ghl_api import FakeGhl
+from tests.fakes.providers import FakeTwilio
 
 # Lets tests post signed inbound texts to the Twilio webhook (demo mode keeps sends sandboxed).
 TWILIO_AUTH_TOKEN = "e2e-twilio-auth-token"
+GHL_TOKEN = "pit-e2e-token"
+# The dev server compiles each page's chunks (plotly's is megabytes) the first time a browser
+# asks for them: on a busy 2-core machine that alone passed Playwright's 5 s default wait.
+expect.set_options(timeout=15_000)
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -77,7 +97,14 @@ CREDENTIAL = re.compile(r"^\s+(\S+@\S+)\s+(\S+)\s+(agent|manager)\s+(\S+)$", re.
 def app(tmp_path_factory) -> Iterator[DemoApp]:
     """The real app (`reflex run`) on free ports, over a seeded SQLite file, in demo mode."""
     tmp = tmp_path_factory.mktemp("e2e")
-    env = app_env(f"sqlite:///{tmp / 'e2e.db'}", DEMO_MODE="1", TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN)
+    # GoHighLevel's API for the Settings card's Test connection, on this machine.
+    ghl = FakeGhl(GHL_TOKEN, "harborview-denver")
+    env = app_env(
+        f"sqlite:///{tmp / 'e2e.db'}",
+        DEMO_MODE="1",
+        TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN,
+        GHL_API_BASE_URL=ghl.url,
+    )
     run_cli(env, "migrate")
     printed = run_cli(env, "seed-demo", "--leads", "300", "--seed", "1")
     rows = CREDENTIAL.findall(printed)
@@ -87,6 +114,7 @@ def app(tmp_path_factory) -> Iterator[DemoApp]:
         yield DemoApp(server=server, accounts=[Account(*row) for row in rows], env=env)
     finally:
         server.stop()
+        ghl.close()
 
 
 def sign_in(page: Page, app: DemoApp, account: Account, path: str = "/leads") -> None:
@@ -97,3 +125,260 @@ def sign_in(page: Page, app: DemoApp, account: Account, path: str = "/leads") ->
     page.locator("#login-password").fill(account.password)
     page.locator("#login-submit").click()
     expect(page.locator("#user-name")).to_have_text(re.compile(r"\S"))
+
+
+# ------------------------------------------------------------------ the production image
+BUILT_FOR_PORT = 3000  # `make build`'s default PORT, the one `make test` exports for
+
+
+def _files(root: Path) -> dict[str, float]:
+    return {str(p.relative_to(root)): p.stat().st_mtime for p in root.rglob("*") if p.is_file()}
+
+
+# What the production server runs on: PostgreSQL and Redis with several workers, as the compose
+# file and the README's deployments run it, whenever this machine has both.
+IMAGE_WORKERS = 3
+IMAGE_TWILIO_SID = "AC" + "1" * 32
+IMAGE_TWILIO_FROM = "+15125550100"
+IMAGE_LEAD_SECRET = "image-lead-webhook-secret"
+
+
+@dataclass
+class ImageRun:
+    url: str  # the address the pages were built for, which the browser uses
+    port: int  # where the server really listens
+    env: dict[str, str]
+    app_dir: Path
+    log: Path
+    accounts: list[Account]  # the demo offices' people, as `recovery seed-demo` printed them
+    workers: int  # Granian worker processes serving the port
+    twilio: FakeTwilio  # where the server's Twilio SDK sends
+    redis_url: str | None  # the Redis of this server alone (None: SQLite, one worker)
+
+    @property
+    def server(self) -> ImageRun:
+        return self  # `sign_in` reads `.url` of what it is given
+
+    @property
+    def at(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def account(self, role: str, tenant: str = "harborview-austin") -> Account:
+        return next(a for a in self.accounts if a.role == role and a.tenant == tenant)
+
+    def log_lines(self) -> list[dict]:
+        """The JSON lines our loggers wrote, from every worker (each names its `pid`)."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith('{"')]
+
+
+@contextlib.contextmanager
+def _private_redis(tmp: Path) -> Iterator[str | None]:
+    """A redis-server of this test run's own. Reflex's Redis state manager turns on keyspace
+    notifications with CONFIG SET at start, a server-wide setting: the shared Redis stays as
+    it is. None when there is no redis-server binary (CI, which sets TEST_DATABASE_URL, must
+    have one)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("TEST_DATABASE_URL"):
+            pytest.fail("redis-server is missing: the multi-worker production checks need it")
+        yield None
+        return
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    pytest.fail("the private redis-server did not answer within 20 s")
+                time.sleep(0.2)
+        client.close()
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def _private_postgres() -> Iterator[str | None]:
+    """A PostgreSQL database of this test run's own, dropped afterwards (None: no server)."""
+    base = postgres_base_url()
+    if base is None:
+        yield None
+        return
+    name = f"image_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="package")
+def image_run(tmp_path_factory) -> Iterator[ImageRun]:
+    """The Docker image's runtime stage, started the way its CMD starts it (no Docker engine
+    needed): the files its last stage copies from the builder, copied into a temporary /app,
+    and its CMD (deploy/serve.sh, also what `make serve` runs) on the front end `make build`
+    exported - no bun on PATH, nothing rebuilt. Over seeded (demo) offices, so the production
+    checks (CSP, origins, metrics, logs) see real pages; nothing may be written outside the
+    directories the image makes writable. On PostgreSQL and a Redis of its own with
+    IMAGE_WORKERS workers when the machine has both (SQLite and one worker otherwise, as
+    without REDIS_URL), texting through a fake Twilio."""
+    stamp = subprocess.run(
+        ["make", "-q", "build", f"PORT={BUILT_FOR_PORT}"], cwd=ROOT, capture_output=True
+    )
+    if stamp.returncode != 0:
+        pytest.fail("the exported front end is missing or stale: run `make build` (make test does)")
+    stage = runtime_stage()
+    tmp = tmp_path_factory.mktemp("image")
+    app_dir, home = tmp / "app", tmp / "home"
+    home.mkdir()
+    for source, dest in stage.copies:
+        if source == f"{WORKDIR}/.venv":
+            continue  # the project's own virtualenv stands in for the image's
+        src = ROOT / Path(source).relative_to(WORKDIR)
+        target = app_dir / Path(dest).relative_to(WORKDIR)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, target)
+    for directory in stage.writable:
+        (app_dir / Path(directory).relative_to(WORKDIR)).mkdir(parents=True, exist_ok=True)
+    before = _files(app_dir)
+
+    with contextlib.ExitStack() as stack:
+        postgres = stack.enter_context(_private_postgres())
+        redis_url = stack.enter_context(_private_redis(tmp)) if postgres else None
+        twilio = FakeTwilio()
+        stack.callback(twilio.close)
+        multi = postgres is not None and redis_url is not None
+        yield from _serve_image(
+            stage,
+            tmp,
+            app_dir,
+            home,
+            database_url=postgres if multi else f"sqlite:///{tmp / 'app.db'}",
+            redis_url=redis_url if multi else None,
+            twilio=twilio,
+        )
+    written = {
+        path
+        for path, mtime in _files(app_dir).items()
+        if before.get(path) != mtime
+        and not any(
+            path.startswith(str(Path(d).relative_to(WORKDIR)) + "/") for d in stage.writable
+        )
+    }
+    assert not written, f"the app wrote where the image does not let it: {sorted(written)}"
+
+
+def _serve_image(
+    stage,
+    tmp: Path,
+    app_dir: Path,
+    home: Path,
+    *,
+    database_url: str,
+    redis_url: str | None,
+    twilio: FakeTwilio,
+) -> Iterator[ImageRun]:
+    port = free_port()
+    workers = IMAGE_WORKERS if redis_url else 1
+    env = {
+        # The image's PATH: its virtualenv and the system, no .tools (so no bun).
+        "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "image-test-secret-key-0123456789abcdefghijklmnop",
+        "APP_BASE_URL": f"http://localhost:{BUILT_FOR_PORT}",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"),
+        "GRANIAN_WORKERS": str(workers),
+        "LEAD_WEBHOOK_SECRET": IMAGE_LEAD_SECRET,
+        "TWILIO_ACCOUNT_SID": IMAGE_TWILIO_SID,
+        "TWILIO_AUTH_TOKEN": "image-twilio-auth-token",
+        "TWILIO_FROM_NUMBER": IMAGE_TWILIO_FROM,
+        "TWILIO_API_BASE_URL": twilio.url,
+        # One text a second per number (the default) would spread the outbox check's hundreds
+        # of texts over minutes; pacing across workers has tests of its own.
+        "SMS_PER_SECOND_PER_NUMBER": "0",
+        # The nurture sweep every 5 s: the scheduler checks see several windows of it.
+        "SWEEP_INTERVAL_SECONDS": "5",
+    }
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    run_cli(env, "migrate")
+    printed = run_cli(env, "seed-demo", "--leads", "120", "--seed", "3")
+    log = tmp / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            stage.cmd,
+            cwd=app_dir,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the image's CMD exited:\n{log.read_text()[-4000:]}")
+            try:
+                if (
+                    httpx.get(f"http://localhost:{port}/api/v1/health", timeout=5).status_code
+                    == 200
+                ):
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"not healthy after 180 s:\n{log.read_text()[-4000:]}")
+            time.sleep(1)
+        accounts = [Account(*row) for row in CREDENTIAL.findall(printed)]
+        yield ImageRun(
+            f"http://localhost:{BUILT_FOR_PORT}",
+            port,
+            env,
+            app_dir,
+            log,
+            accounts,
+            workers,
+            twilio,
+            redis_url,
+        )
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def chromium_on_built_port(browser, image_run: ImageRun):
+    """A Chromium of its own for the image's pages: they dial the websocket at the port they
+    were built for, so that port is mapped to the one this server got, as a proxy would."""
+    return browser.browser_type.launch(
+        executable_path=chromium_path(),
+        args=[
+            *CHROMIUM_ARGS,
+            f"--host-rules=MAP localhost:{BUILT_FOR_PORT} localhost:{image_run.port}",
+        ],
+    )

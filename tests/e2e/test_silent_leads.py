@@ -27,6 +27,10 @@ def test_filter_then_enroll_all_matching(app: DemoApp, page: Page) -> None:
 
     _pick(page, "#filter-campaign", "In no campaign")
     _pick(page, "#filter-temperature", "Cold")
+    # A filter's select shows its choice when the server's answer arrives, in the same delta
+    # as the new total: wait for both before reading it (CI read the campaign-only total).
+    expect(page.locator("#filter-campaign")).to_have_text("In no campaign")
+    expect(page.locator("#filter-temperature")).to_have_text("Cold")
     expect(page.locator("#silent-range")).to_have_text(re.compile(r"^1-\d+ of [\d,]+$"))
     matching = _total(page)
     assert 25 < matching < everyone  # more than one page, fewer than all

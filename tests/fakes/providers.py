@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import threading
 import time
 from collections import deque
@@ -34,6 +35,12 @@ class _BusyServer(ThreadingHTTPServer):
     # The standard listen backlog of 5 refuses connections when a few dispatchers send at
     # once; the real APIs take thousands.
     request_queue_size = 1024
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that went away mid-request (a benchmark killing the server it measured)
+        # is not the fake's error; anything else still prints its traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class _Server:
@@ -92,10 +99,22 @@ class _Server:
                 self.wfile.write(data)
 
             def do_POST(self) -> None:
-                server.handle_post(self, self._body())
+                body = self._body()
+                if len(body) < int(self.headers.get("Content-Length") or 0):
+                    # The client went away mid-body (killed, timed out): a real API never
+                    # sees such a request, so neither answer nor record it.
+                    self.close_connection = True
+                    return
+                server.handle_post(self, body)
 
             def do_GET(self) -> None:
                 server.handle_get(self)
+
+            def do_PUT(self) -> None:
+                server.handle_other(self, "PUT", self._body())
+
+            def do_DELETE(self) -> None:
+                server.handle_other(self, "DELETE", self._body())
 
         return Handler
 
@@ -104,6 +123,9 @@ class _Server:
 
     def handle_get(self, handler: Any) -> None:
         handler._send(404, {"message": "not found"})
+
+    def handle_other(self, handler: Any, method: str, body: bytes) -> None:
+        handler._send(405, {"message": f"{method} not allowed"})
 
 
 class FakeTwilio(_Server):

@@ -171,7 +171,10 @@ def test_every_rest_route_is_in_the_matrix() -> None:
         "/api/v1/webhooks/ghl",
         "/api/v1/webhooks/calendly",
     }
-    assert paths - {"/api/v1/health"} - signed == {
+    # Open by design, for load balancers and Prometheus (README: keep /metrics internal):
+    # test_health.py and tests/integration/observability cover them.
+    operational = {"/api/v1/health", "/api/v1/metrics"}
+    assert paths - operational - signed == {
         "/api/v1/recovery/leads",
         "/api/v1/recovery/leads/{lead_id}",
         "/api/v1/recovery/campaigns",  # test_campaign_routes
@@ -523,6 +526,24 @@ async def test_lead_detail_reads(world: World) -> None:
                 else "not_found"
             )
             assert result == expected, (principal, lead_id)
+
+
+async def test_lead_sync_log_and_resync(world: World) -> None:
+    """The GoHighLevel sync log shows only for leads the viewer sees; Resync acts only on
+    them (here the offices do not sync, so a visible lead's Resync says so)."""
+    from recovery_app.states.lead_sync import LeadSyncState as Y
+
+    for principal in PRINCIPALS:
+        for lead_id in world.leads.values():
+            state = state_as(Y, world.tokens[principal], f"/leads/{lead_id}")
+            visible = lead_id in world.visible(principal)
+            expected = "sign_in" if principal == "anonymous" else "ok"
+            assert await attempt(Y.load, state) == expected, principal
+            assert state.rows == [] and not state.syncing
+            resynced = await attempt(Y.resync, state)
+            assert resynced == (
+                "sign_in" if principal == "anonymous" else "ok" if visible else "not_found"
+            ), (principal, lead_id)
 
 
 async def test_lead_conversation_actions(world: World) -> None:
@@ -1149,16 +1170,16 @@ async def test_office_enrichment_handlers(world: World, monkeypatch) -> None:
                 "apollo_enabled": "on",
                 "monthly_budget": "50",
             }
-            assert await attempt(S.save_enrichment, state, form) == expected, principal
-            assert await attempt(S.test_enrichment, state) == expected, principal
+            assert await attempt(S.save, state, form) == expected, principal
+            assert await attempt(S.test, state) == expected, principal
             if principal == "manager_1":
-                assert state.enrichment_test_answer.startswith("Apollo answered 200"), principal
-                assert state.enrichment["state"] == "ok"
+                assert state.test_answer.startswith("Apollo answered 200"), principal
+                assert state.card["state"] == "ok"
             elif principal == "manager_2":  # a key Apollo refuses: the exact error
-                assert state.enrichment_test_answer == (
+                assert state.test_answer == (
                     "Apollo answered 401: Invalid access credentials. (check the API key)"
                 )
-                assert state.enrichment["state"] == "needs_attention"
+                assert state.card["state"] == "needs_attention"
     finally:
         apollo.close()
         monkeypatch.undo()
@@ -1178,11 +1199,62 @@ async def test_office_enrichment_handlers(world: World, monkeypatch) -> None:
     assert saved == set(tenants.items())
 
 
+async def test_office_ghl_handlers(world: World, monkeypatch) -> None:
+    """Only a manager configures, tests and imports GoHighLevel, and only their own office's:
+    each save lands on the saver's office, each test call uses that office's token."""
+    from recovery_app.integrations import http
+    from recovery_app.models import Tenant, TenantIntegration
+    from recovery_app.settings import reload_settings
+    from recovery_app.states.office_ghl import OfficeGhlState as S
+    from tests.fakes.ghl_api import FakeGhl
+
+    with session_scope() as s:
+        location = s.get(Tenant, s.get(User, world.users["manager_1"]).tenant_id).location_id  # type: ignore[union-attr]
+    ghl = FakeGhl("manager_1-token", location)
+    monkeypatch.setenv("GHL_API_BASE_URL", ghl.url)
+    monkeypatch.setattr("recovery_app.states.office_ghl.WATCH_SECONDS", 0.01)
+    reload_settings()
+    http.reset_breakers()
+    try:
+        for principal, expected in MANAGERS_ONLY.items():
+            state = state_as(S, world.tokens[principal], "/settings/office")
+            assert await attempt(S.load, state) == expected, principal
+            form = {"ghl_token": f"{principal}-token", "ghl_enabled": "on", "won_stage": "auto"}
+            assert await attempt(S.save, state, form) == expected, principal
+            assert await attempt(S.test, state) == expected, principal
+            assert await attempt(S.start_import, state) == expected, principal
+            if principal == "manager_1":
+                assert state.test_answer.startswith("GoHighLevel answered 200"), principal
+                assert state.importing
+            elif principal == "manager_2":  # another sub-account's token: refused
+                assert state.test_answer.startswith("GoHighLevel answered 401"), principal
+                assert state.card["state"] == "needs_attention"
+            if not state.importing:  # (a running import is watched until it ends)
+                assert await attempt(S.watch_import, state) == expected, principal
+    finally:
+        ghl.close()
+        monkeypatch.undo()
+        reload_settings()
+        http.reset_breakers()
+    with session_scope() as s:
+        saved = {
+            (row.tenant_id, row.secret)
+            for row in s.scalars(
+                select(TenantIntegration).where(TenantIntegration.integration == "ghl")
+            )
+        }
+        tenants = {
+            s.get(User, world.users[m]).tenant_id: f"{m}-token"  # type: ignore[union-attr]
+            for m in ("manager_1", "manager_2")
+        }
+    assert saved == set(tenants.items())
+
+
 async def test_office_slack_handlers(world: World) -> None:
     """Only a manager configures and tests Slack alerts, and only their own office's: each
     save lands on the saver's office, each test message goes to that office's URL."""
     from recovery_app.models import TenantIntegration
-    from recovery_app.states.office import OfficeState as S
+    from recovery_app.states.office_slack import OfficeSlackState as S
     from tests.fakes.providers import FakeSlack
 
     slack = FakeSlack()
@@ -1196,11 +1268,12 @@ async def test_office_slack_handlers(world: World) -> None:
                 "failure_percent": "20",
                 "failure_min": "20",
             }
-            assert await attempt(S.save_slack, state, form) == expected, principal
-            assert await attempt(S.test_slack, state) == expected, principal
+            assert await attempt(S.load, state) == expected, principal
+            assert await attempt(S.save, state, form) == expected, principal
+            assert await attempt(S.test, state) == expected, principal
             if expected == "ok":
-                assert state.slack_test_answer == "Slack answered 200 ok", principal
-                assert state.slack["state"] == "ok"
+                assert state.test_answer == "Slack answered 200 ok", principal
+                assert state.card["state"] == "ok"
     finally:
         slack.close()
     assert sorted(p["path"].rsplit("/", 1)[1] for p in slack.posts) == ["manager_1", "manager_2"]
@@ -1443,6 +1516,7 @@ COVERED = {
         "record_deal",
         "refresh",
     },
+    "LeadSyncState": {"load", "resync"},
     "TeamState": {"load", "add_member", "save_member", "set_active", "reset_password"},
     "ApiKeysState": {"load", "create", "revoke"},
     "AuditState": {"load", "set_action", "set_actor", "set_period", "go_to_page"},
@@ -1452,8 +1526,10 @@ COVERED = {
     "DashboardState": {"load", "tick"},
     "InboxState": {"load", "refresh", "set_agent_filter", "set_only_waiting", "go_to_page"},
     "ScoringState": {"load", "set_axis", "set_channel", "drill", "take"},
-    "OfficeState": {"load", "save", "save_slack", "test_slack"},  # + test_office_slack_handlers
-    "OfficeEnrichmentState": {"load", "save_enrichment", "test_enrichment"},
+    "OfficeState": {"load", "save"},
+    "OfficeSlackState": {"load", "save", "test"},
+    "OfficeEnrichmentState": {"load", "save", "test"},
+    "OfficeGhlState": {"load", "save", "test", "start_import", "watch_import"},
     "RoiState": {"load", "pick_preset", "set_model", "set_range", "export", "save_settings"},
     "SilentLeadsState": {
         "load",

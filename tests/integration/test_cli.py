@@ -1,12 +1,14 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, select, text
 from sqlmodel import Session
 
-from recovery_app.cli import main
+from recovery_app.cli import alembic_config, main
 from recovery_app.models import Lead, User
 from tests.conftest import app_pointed_at
 
@@ -71,6 +73,49 @@ def test_reflex_config_stops_on_a_bad_value_with_one_line(tmp_path) -> None:
     assert result.returncode == 1
     assert result.stderr.strip().startswith("Configuration error: DATABASE_URL: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _import_the_app_in_production(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    """What each production worker does first: import the app, in production mode."""
+    return subprocess.run(
+        [sys.executable, "-c", "import recovery_app.recovery_app"],
+        env={
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": str(ROOT),
+            "REFLEX_ENV_MODE": "prod",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+            **env,
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def test_production_stops_at_start_without_a_secret_key(tmp_path) -> None:
+    # Unsigned unsubscribe links would fail every marketing email at send time instead.
+    result = _import_the_app_in_production(tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("Configuration error: SECRET_KEY")
+
+
+def test_production_stops_at_start_with_several_workers_and_no_redis(tmp_path) -> None:
+    # Granian would start them all, each with its own copy of every browser's state.
+    result = _import_the_app_in_production(
+        tmp_path, SECRET_KEY="a-production-secret-key-0123456789abcdef", GRANIAN_WORKERS="3"
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("Configuration error: GRANIAN_WORKERS: 3 workers need REDIS_URL")
+
+
+def test_exporting_the_pages_needs_no_secret_key(tmp_path) -> None:
+    # `make build` (and the image's builder stage) compiles the app in production mode only to
+    # export the pages; `reflex export` marks that in its internal REFLEX_COMPILE_CONTEXT
+    # (Reflex prefixes its internal variables).
+    result = _import_the_app_in_production(tmp_path, __REFLEX_COMPILE_CONTEXT="export")
+    assert result.returncode == 0, result.stderr
 
 
 def test_first_admin_and_api_key_from_the_command_line(cli_database, capsys, monkeypatch) -> None:
@@ -188,3 +233,27 @@ def test_run_job_from_the_command_line(cli_database, capsys) -> None:
     assert main(["run-job", "purge_demo_sandboxes"]) == 0
     assert "purge_demo_sandboxes: sandboxes_deleted=0" in capsys.readouterr().out
     assert main(["run-job", "nope"]) == 2
+
+
+def test_replicas_migrating_at_once_all_start_on_the_latest_schema(fresh_database) -> None:
+    """Each app container runs `recovery migrate` before it starts; three starting together on
+    an empty PostgreSQL database must all succeed (the advisory lock queues them)."""
+    if fresh_database.backend != "postgresql":
+        pytest.skip("several app processes sharing one database: PostgreSQL")
+    env = dict(os.environ, DATABASE_URL=fresh_database.url)
+    runs = [
+        subprocess.Popen(
+            [str(RECOVERY), "migrate"],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    outputs = [run.communicate(timeout=120)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], "\n".join(outputs)
+    with fresh_database.engine.connect() as conn:
+        heads = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    assert heads == [ScriptDirectory.from_config(alembic_config()).get_current_head()]

@@ -1,4 +1,10 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
+from pydantic import ValidationError
 
 from recovery_app.errors import ConfigurationError
 from recovery_app.settings import Settings, get_settings, reload_settings
@@ -90,6 +96,59 @@ def test_secret_key_is_required_in_production(monkeypatch) -> None:
         Settings().resolved_secret_key()
     monkeypatch.setenv("SECRET_KEY", "s3cret-value-from-the-environment")
     assert Settings().resolved_secret_key() == "s3cret-value-from-the-environment"
+
+
+def test_several_workers_need_redis(monkeypatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    Settings().check_workers()  # Reflex's default without Redis: one worker
+    monkeypatch.setenv("GRANIAN_WORKERS", "1")
+    Settings().check_workers()
+    monkeypatch.setenv("GRANIAN_WORKERS", "3")
+    with pytest.raises(ConfigurationError, match=r"^GRANIAN_WORKERS: 3 workers need REDIS_URL"):
+        Settings().check_workers()
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    Settings().check_workers()
+    monkeypatch.setenv("GRANIAN_WORKERS", "0")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_production_starts_cpus_plus_one_workers_with_redis(monkeypatch) -> None:
+    monkeypatch.delenv("GRANIAN_WORKERS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert Settings().production_workers() == 1  # each worker would keep its own state
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    assert Settings().production_workers() == 3
+    monkeypatch.setattr("os.cpu_count", lambda: 32)
+    assert Settings().production_workers() == 8  # Reflex's cap
+    monkeypatch.setenv("GRANIAN_WORKERS", "12")
+    assert Settings().production_workers() == 12  # what the operator chose
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "workers", "expected"),
+    [
+        ("redis://127.0.0.1:6379/0", None, str(min((os.cpu_count() or 1) + 1, 8))),
+        ("redis://127.0.0.1:6379/0", "2", "2"),
+        (None, None, None),  # Reflex's own rule: one worker without Redis
+    ],
+)
+def test_rxconfig_hands_granian_the_worker_count(redis_url, workers, expected) -> None:
+    """Granian reads only GRANIAN_WORKERS: importing rxconfig (what `reflex run` does before
+    it starts the workers) must leave the count there."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "GRANIAN_WORKERS")}
+    env |= {"REDIS_URL": redis_url} if redis_url else {}
+    env |= {"GRANIAN_WORKERS": workers} if workers else {}
+    shown = subprocess.run(
+        [sys.executable, "-c", "import os, rxconfig; print(os.environ.get('GRANIAN_WORKERS'))"],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[-1]
+    assert shown == str(expected)
 
 
 def test_an_empty_slack_webhook_url_means_slack_is_off(monkeypatch) -> None:

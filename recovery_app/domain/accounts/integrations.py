@@ -5,7 +5,7 @@ for this office, and how many calls were refused for a bad or missing signature.
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -67,6 +67,16 @@ def record_signature_failure(session: Session, *, provider: str, now: datetime) 
     )
 
 
+def signature_failures(session: Session, *, since: date | None = None) -> dict[str, int]:
+    """Refused webhook calls per provider since `since`, or ever (/metrics: the table holds a
+    row per provider and day and is never pruned, so the sum only grows)."""
+    stmt = select(col(WebhookFailure.provider), func.sum(col(WebhookFailure.count)))
+    if since is not None:
+        stmt = stmt.where(col(WebhookFailure.day) >= since)
+    rows = session.execute(stmt.group_by(col(WebhookFailure.provider))).all()
+    return {provider: int(total or 0) for provider, total in rows}
+
+
 def integration_status(
     session: Session, *, viewer: Viewer, now: datetime, settings: Settings | None = None
 ) -> list[Integration]:
@@ -80,13 +90,7 @@ def integration_status(
             .group_by(col(WebhookEvent.provider))
         ).all()
     )
-    failures = dict(
-        session.execute(
-            select(col(WebhookFailure.provider), func.sum(col(WebhookFailure.count)))
-            .where(col(WebhookFailure.day) >= (now - timedelta(days=FAILURE_DAYS)).date())
-            .group_by(col(WebhookFailure.provider))
-        ).all()
-    )
+    failures = signature_failures(session, since=(now - timedelta(days=FAILURE_DAYS)).date())
     keys = session.execute(
         select(func.count())
         .select_from(ApiKey)

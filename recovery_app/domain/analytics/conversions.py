@@ -1,7 +1,8 @@
 """Closing a deal: an agent records that a lead converted (a sale, a bound policy) and for how
 much. The lead becomes `converted` (nurture stops), the timeline says so, and the conversion
-keeps the last recovery message before it as its last-touch attribution. ROI reads these rows;
-the other attribution models are computed from the messages when the report is asked for.
+keeps the last recovery message before it as its last-touch attribution. ROI reads each deal's
+credited touches under every model from `conversion_credits`, which database triggers keep as
+deals are recorded and recovery messages sent (migration 0017).
 """
 
 from datetime import datetime, timedelta
@@ -12,6 +13,7 @@ from sqlmodel import col
 
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.audit import service as audit
+from recovery_app.domain.crm import writeback as crm
 from recovery_app.domain.leads import timeline
 from recovery_app.domain.leads.service import get_lead
 from recovery_app.errors import Conflict, ValidationFailed
@@ -105,6 +107,7 @@ def record_conversion(
     session.flush()
     timeline.touched_by_human(lead, now=now)
     timeline.set_status(session, lead, LeadStatus.CONVERTED, now=now, reason="deal closed")
+    crm.converted(session, lead, conversion, now=now)  # the won opportunity in GoHighLevel
     lead.converted_at = closed_at
     if lead.est_value_cents is None:
         lead.est_value_cents = value_cents

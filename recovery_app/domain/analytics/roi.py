@@ -13,8 +13,11 @@ Costs are what the range spent: SMS and email as the providers priced them when 
 minutes of logged calls at the office's hourly rate) and, when the office entered one, what
 each new lead cost by source.
 
-Every figure is one SQL aggregate (window functions rank a deal's touches, GROUP BY splits the
-credit by campaign, channel, source and agent); Python only assembles the rows it returns.
+Every figure is one SQL aggregate; Python only assembles the rows it returns. The credits are
+read from the attribution table (`conversion_credits`: each deal's credited touches per model,
+kept by database triggers, migration 0017), so a range costs its deals' rows, not a ranking of
+their messages; `credits` computes the same rows from the messages (the rule, and the tests'
+yardstick for the table).
 """
 
 from dataclasses import dataclass, field
@@ -41,6 +44,7 @@ from recovery_app.models import (
     Campaign,
     Channel,
     Conversion,
+    ConversionCredit,
     DailyMessageCost,
     DailyMetric,
     Lead,
@@ -212,9 +216,10 @@ class RoiSettings:
 
 
 def _window_start(session: Session, closed_at: Any, days: int) -> Any:
-    """SQL for `closed_at` minus `days` days, in the dialect at hand."""
+    """SQL for `closed_at` minus `days` whole 24-hour days, in the dialect at hand (hours, not
+    days: timestamptz minus days depends on the session's time zone)."""
     if session.get_bind().dialect.name == "postgresql":
-        return closed_at - func.make_interval(0, 0, 0, days)
+        return closed_at - func.make_interval(0, 0, 0, 0, days * 24)
     return func.julianday(closed_at) - days
 
 
@@ -233,13 +238,11 @@ def credits(
     window_days: int,
     model: str,
 ) -> Any:
-    """A subquery of the credit each recovery message earns: one row per (deal, credited
-    message) with `conversion_id`, `lead_id`, `message_id`, `campaign_id`, `channel` and
-    `credit` (cents, fractional under linear)."""
-    if model not in MODELS:
-        raise ValidationFailed(
-            "Unknown attribution model.", fields={"model": "one of " + ", ".join(MODELS)}
-        )
+    """The credit each recovery message earns, computed from the messages: one row per (deal,
+    credited message) with `conversion_id`, `lead_id`, `message_id`, `campaign_id`, `channel`,
+    the lead's `source` and `assigned_user_id`, `share` and `credit` (cents, fractional under
+    linear). The rule the attribution table (`stored_credits`) is kept equal to."""
+    _check_model(model)
     conversion_id = col(Conversion.id)
     touches = (
         select(
@@ -287,17 +290,77 @@ def credits(
             touches.c.message_id,
             touches.c.campaign_id,
             touches.c.channel,
-            credit.label("credit"),
+            col(Lead.source).label("source"),
+            col(Lead.assigned_user_id).label("assigned_user_id"),
             # The deal's share: 1 for the credited touch, 1/n each under linear.
             (
                 cast(literal(1), Float) / touches.c.touches
                 if model == "linear"
                 else cast(literal(1), Float)
             ).label("share"),
+            credit.label("credit"),
         )
+        .join(Lead, col(Lead.id) == touches.c.lead_id)
         .where(where)
         .subquery("credits")
     )
+
+
+def stored_credits(
+    session: Session, *, tenant_id: int, start: datetime, end: datetime, model: str
+) -> Any:
+    """The same rows as `credits`, read from the attribution table the triggers of migration
+    0017 keep (deals closed in `start`..`end`, the office's window as it is now)."""
+    _check_model(model)
+    return (
+        select(
+            col(ConversionCredit.conversion_id),
+            col(ConversionCredit.lead_id),
+            col(ConversionCredit.message_id),
+            col(ConversionCredit.campaign_id),
+            col(ConversionCredit.channel),
+            col(ConversionCredit.source),
+            col(ConversionCredit.assigned_user_id),
+            col(ConversionCredit.share),
+            col(ConversionCredit.credit),
+        )
+        .where(
+            col(ConversionCredit.tenant_id) == tenant_id,
+            col(ConversionCredit.model) == model,
+            col(ConversionCredit.closed_at) >= start,
+            col(ConversionCredit.closed_at) < end,
+        )
+        .subquery("credits")
+    )
+
+
+def _check_model(model: str) -> None:
+    if model not in MODELS:
+        raise ValidationFailed(
+            "Unknown attribution model.", fields={"model": "one of " + ", ".join(MODELS)}
+        )
+
+
+Cube = list[tuple[Any, Any, Any, Any, float, float]]
+
+
+def credit_cube(session: Session, credited: Any) -> Cube:
+    """The credits grouped by every key a table shows (a few hundred rows at most):
+    (campaign id, channel, source, agent id, deals credited, cents). Each deal's shares add up
+    to 1, so the deals credited are the sum of the shares."""
+    keys = (credited.c.campaign_id, credited.c.channel, credited.c.source)
+    rows = session.execute(
+        select(
+            *keys,
+            credited.c.assigned_user_id,
+            func.sum(credited.c.share),
+            func.sum(credited.c.credit),
+        ).group_by(*keys, credited.c.assigned_user_id)
+    ).all()
+    return [
+        (campaign, channel, source, agent, float(share or 0), float(cents or 0))
+        for campaign, channel, source, agent, share, cents in rows
+    ]
 
 
 def _slices(rows: Any, label_of: dict[Any, str], prefix: str) -> list[Slice]:
@@ -687,34 +750,13 @@ def report(
     tenant_id = int(tenant.id)  # type: ignore[arg-type]
     settings = _settings_of(tenant)
     start, end = bounds(period, tenant.timezone)
-    window = tenant.attribution_window_days
-    credited = credits(
-        session, tenant_id=tenant_id, start=start, end=end, window_days=window, model=model
+    # One pass over the deals' stored credits; the totals and the four tables are sums of it.
+    cube = credit_cube(
+        session,
+        stored_credits(session, tenant_id=tenant_id, start=start, end=end, model=model),
     )
-
-    # One pass over the credits, grouped by every key a table shows (a few hundred rows at
-    # most); the totals and the four tables are sums of it. Each deal's shares add up to 1,
-    # so the deals credited are the sum of the shares.
-    cube = session.execute(
-        select(
-            credited.c.campaign_id,
-            credited.c.channel,
-            col(Lead.source),
-            col(Lead.assigned_user_id),
-            func.sum(credited.c.share),
-            func.sum(credited.c.credit),
-        )
-        .select_from(credited)
-        .outerjoin(Lead, col(Lead.id) == credited.c.lead_id)
-        .group_by(
-            credited.c.campaign_id,
-            credited.c.channel,
-            col(Lead.source),
-            col(Lead.assigned_user_id),
-        )
-    ).all()
-    deals = sum(float(share or 0) for *_, share, _ in cube)
-    revenue = sum(float(credit or 0) for *_, credit in cube)
+    deals = sum(share for *_, share, _ in cube)
+    revenue = sum(credit for *_, credit in cube)
     closed_deals, closed_revenue = session.execute(
         select(func.count(), func.coalesce(func.sum(col(Conversion.value_cents)), 0)).where(
             col(Conversion.tenant_id) == tenant_id,
@@ -730,8 +772,8 @@ def report(
         totals: dict[Any, list[float]] = {}
         for row in cube:
             bucket = totals.setdefault(row[position], [0.0, 0.0])
-            bucket[0] += float(row[4] or 0)
-            bucket[1] += float(row[5] or 0)
+            bucket[0] += row[4]
+            bucket[1] += row[5]
         return [(key, share, credit) for key, (share, credit) in totals.items()]
 
     names = dict(
@@ -763,7 +805,7 @@ def report(
     return RoiReport(
         period=period,
         model=model,
-        window_days=window,
+        window_days=tenant.attribution_window_days,
         revenue_cents=round(float(revenue or 0)),
         deals=round(deals),
         closed_revenue_cents=int(closed_revenue or 0),

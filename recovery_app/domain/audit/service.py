@@ -9,9 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from recovery_app.db import insert_row
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.models import AuditLog, User
+from recovery_app.observability import request_id as request_ids
 
 PAGE_SIZE = 50
 
@@ -43,9 +45,9 @@ def record(
         entity_id=None if entity_id is None else str(entity_id),
         before=before or {},
         after=after or {},
+        request_id=request_ids.current(),  # which request (or job run) made the change
     )
-    session.add(entry)
-    return entry
+    return insert_row(session, entry)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,9 @@
 recovered, converted, revenue, cost and ROI (revenue over cost, as on the ROI page).
 
 Five grouped queries (steps, messages, enrollments, deals, AI drafts: GROUP BY campaign), whatever the
-number of campaigns or messages; Python only puts the rows side by side.
+number of campaigns or messages; Python only puts the rows side by side. The message figures
+come from the campaigns' running totals (domain/metrics/running_totals.py), which triggers keep
+as messages are written; `live_message_figures` counts the same from the messages.
 - sent: our messages of the campaign that left (sent, delivered, simulated in a sandbox...);
 - delivered: those the carrier or the mailbox confirmed (delivered, opened, clicked, replied);
 - replied: those the lead answered;
@@ -20,6 +22,7 @@ from sqlmodel import col
 
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
+from recovery_app.domain.metrics import running_totals
 from recovery_app.models import (
     AiDraft,
     Campaign,
@@ -77,22 +80,9 @@ def performance(session: Session, *, viewer: Viewer) -> dict[int, CampaignPerfor
         row = figures.setdefault(int(campaign_id), {})
         row.update({name: int(value or 0) for name, value in values.items()})
 
-    delivered = or_(col(Message.delivered_at).is_not(None), col(Message.status).in_(DELIVERED))
-    for campaign_id, sent, got, replied, cost in session.execute(
-        select(
-            col(Message.campaign_id),
-            func.count(col(Message.sent_at)),
-            _count_if(delivered),
-            func.count(col(Message.replied_at)),
-            func.coalesce(func.sum(col(Message.cost_microdollars)), 0),
-        )
-        .where(
-            col(Message.tenant_id) == viewer.tenant_id,
-            col(Message.campaign_id).in_(ours),
-            col(Message.direction) == Direction.OUTBOUND,
-        )
-        .group_by(col(Message.campaign_id))
-    ).all():
+    for campaign_id, sent, got, replied, cost in running_totals.campaign_totals(
+        session, tenant_id=viewer.tenant_id, campaign_ids=ours
+    ):
         put(campaign_id, sent=sent, delivered=got, replied=replied, message_cost=cost)
 
     for campaign_id, enrolled, active, recovered in session.execute(
@@ -151,3 +141,26 @@ def performance(session: Session, *, viewer: Viewer) -> dict[int, CampaignPerfor
         )
         for campaign_id, row in figures.items()
     }
+
+
+def live_message_figures(session: Session, *, viewer: Viewer) -> dict[int, tuple[int, ...]]:
+    """Campaign id -> (sent, delivered, replied, cost) counted from the messages themselves:
+    what the running totals hold (the tests compare the two)."""
+    ours = select(col(Campaign.id)).where(col(Campaign.tenant_id) == viewer.tenant_id)
+    delivered = or_(col(Message.delivered_at).is_not(None), col(Message.status).in_(DELIVERED))
+    rows = session.execute(
+        select(
+            col(Message.campaign_id),
+            func.count(col(Message.sent_at)),
+            _count_if(delivered),
+            func.count(col(Message.replied_at)),
+            func.coalesce(func.sum(col(Message.cost_microdollars)), 0),
+        )
+        .where(
+            col(Message.tenant_id) == viewer.tenant_id,
+            col(Message.campaign_id).in_(ours),
+            col(Message.direction) == Direction.OUTBOUND,
+        )
+        .group_by(col(Message.campaign_id))
+    ).all()
+    return {int(row[0]): tuple(int(v or 0) for v in row[1:]) for row in rows}

@@ -22,6 +22,7 @@ from sqlalchemy import (
     any_,
     case,
     cast,
+    exists,
     func,
     insert,
     literal,
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 from sqlmodel.sql.sqltypes import UTCDateTime
 
+from recovery_app.domain.crm import writeback as crm
 from recovery_app.models import (
     Activity,
     ActivityKind,
@@ -40,6 +42,7 @@ from recovery_app.models import (
     LeadStatus,
     Temperature,
     Tenant,
+    TenantIntegration,
     pk,
 )
 
@@ -253,12 +256,25 @@ def _pass_postgresql(session: Session, rules: _Rules, limit: int) -> tuple[int, 
         )
         .cte("logged")
     )
-    counts = session.execute(
-        select(
-            func.count().filter(changed.c.status == LeadStatus.SILENT),
-            func.count().filter(changed.c.status == LeadStatus.CONTACTED),
-        ).add_cte(logged)
-    ).one()
+    tallies: list[Any] = [
+        func.count().filter(changed.c.status == LeadStatus.SILENT),
+        func.count().filter(changed.c.status == LeadStatus.CONTACTED),
+    ]
+    # Offices syncing with GoHighLevel also need the leads, for their status tags: asked in the
+    # same statement (one per office, however many offices), the ids only when it may sync.
+    integration = TenantIntegration.__table__  # type: ignore[attr-defined]
+    may_sync = exists().where(
+        integration.c.tenant_id == rules.tenant_id,
+        integration.c.integration == "ghl",
+        integration.c.enabled.is_(True),
+        integration.c.secret.is_not(None),
+    )
+    tallies.append(func.array_agg(changed.c.id).filter(may_sync))
+    counts: Any = session.execute(select(*tallies).add_cte(logged)).one()
+    if counts[2]:
+        crm.leads_changed(
+            session, tenant_id=rules.tenant_id, lead_ids=counts[2], kind="status", now=rules.now
+        )
     return int(counts[0]), int(counts[1])
 
 
@@ -314,6 +330,13 @@ def _pass_sqlite(session: Session, rules: _Rules, limit: int) -> tuple[int, int]
         )
     if activities:
         session.execute(insert(Activity.__table__), activities)  # type: ignore[attr-defined]
+        crm.leads_changed(
+            session,
+            tenant_id=rules.tenant_id,
+            lead_ids=[a["lead_id"] for a in activities],
+            kind="status",
+            now=rules.now,
+        )
     return marked, woken
 
 

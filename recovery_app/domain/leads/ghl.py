@@ -1,7 +1,10 @@
 """GoHighLevel events: contacts become (or update) leads through the same intake path as web
-forms; inbound conversation messages are replies."""
+forms (the full import of a location's contacts goes through it too); inbound conversation
+messages are replies. A contact update that only echoes our own write-back (tags, custom
+fields) comes back within minutes and changes nothing the person said: it is ignored, so
+writing to GoHighLevel never looks like the lead coming back."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -11,12 +14,30 @@ from sqlmodel import col
 from recovery_app import jsonbody
 from recovery_app.domain.accounts.repository import tenant_by_location
 from recovery_app.domain.leads import timeline
-from recovery_app.domain.leads.intake import intake, normalize, parse_payload
+from recovery_app.domain.leads.intake import (
+    IntakeResult,
+    intake,
+    normalize,
+    parse_payload,
+    phone_e164,
+)
 from recovery_app.errors import ValidationFailed
 from recovery_app.messaging.inbox import Unmatched
-from recovery_app.models import Channel, Direction, Lead, Message, MessageStatus, WebhookEvent, pk
+from recovery_app.models import (
+    Channel,
+    Direction,
+    Lead,
+    Message,
+    MessageStatus,
+    Tenant,
+    WebhookEvent,
+    pk,
+)
 
 CONTACT_EVENTS = {"ContactCreate", "ContactUpdate", "ContactTagUpdate", "ContactDndUpdate"}
+UPDATE_EVENTS = CONTACT_EVENTS - {"ContactCreate"}
+# How long after one of our writes to a contact its update webhook counts as that write's echo.
+ECHO_WINDOW = timedelta(minutes=5)
 
 
 def _contact_payload(data: dict[str, Any]) -> dict[str, Any]:
@@ -53,22 +74,64 @@ def handle(session: Session, event: WebhookEvent, now: datetime) -> None:
     event.tenant_id = tenant.id
     kind = str(data.get("type", ""))
     if kind in CONTACT_EVENTS:
+        if kind in UPDATE_EVENTS and _echo(session, tenant, data, now):
+            return
         try:
-            person = normalize(parse_payload(_contact_payload(data)), region=tenant.default_region)
+            contact_intake(
+                session, tenant=tenant, data=data, now=now, respond=kind == "ContactCreate"
+            )
         except ValidationFailed as exc:
             raise Unmatched(f"contact rejected: {exc.fields}", final=True) from None
-        intake(
-            session,
-            tenant=tenant,
-            person=person,
-            received_at=now,
-            via="ghl",
-            respond=kind == "ContactCreate",
-            crm_contact_id=str(data.get("id") or "") or None,
-        )
     elif kind == "InboundMessage":
         _inbound_message(session, data, tenant_id=pk(tenant), now=now)
     # Other event types (appointments, opportunities, deletes) carry nothing intake needs.
+
+
+def contact_intake(
+    session: Session, *, tenant: Tenant, data: dict[str, Any], now: datetime, respond: bool
+) -> IntakeResult:
+    """One GoHighLevel contact into the office's leads (created or merged); ValidationFailed
+    when it has no usable email or phone. The caller commits."""
+    person = normalize(parse_payload(_contact_payload(data)), region=tenant.default_region)
+    return intake(
+        session,
+        tenant=tenant,
+        person=person,
+        received_at=now,
+        via="ghl",
+        respond=respond,
+        crm_contact_id=str(data.get("id") or "") or None,
+    )
+
+
+def _echo(session: Session, tenant: Tenant, data: dict[str, Any], now: datetime) -> bool:
+    """An update of a contact we wrote to moments ago that says nothing new about the person."""
+    from recovery_app.domain.crm import repository as writes
+
+    contact = str(data.get("id") or "")
+    if not contact:
+        return False
+    lead = session.execute(
+        select(Lead).where(col(Lead.tenant_id) == pk(tenant), col(Lead.crm_contact_id) == contact)
+    ).scalar_one_or_none()
+    if lead is None or not writes.recently_written(
+        session, lead_id=pk(lead), since=now - ECHO_WINDOW
+    ):
+        return False
+    phone = data.get("phone")
+    said = {
+        "first_name": str(data.get("firstName") or "").strip().lower(),
+        "last_name": str(data.get("lastName") or "").strip().lower(),
+        "email": str(data.get("email") or "").strip().lower(),
+        "phone": phone_e164(str(phone), region=tenant.default_region) if phone else "",
+    }
+    known = {
+        "first_name": lead.first_name.lower(),
+        "last_name": lead.last_name.lower(),
+        "email": (lead.email or "").lower(),
+        "phone": lead.phone or "",
+    }
+    return all(value in ("", None, known[name]) for name, value in said.items())
 
 
 def _inbound_message(

@@ -28,6 +28,7 @@ from recovery_app.domain.compliance.suppression import suppressed_channels
 from recovery_app.domain.leads import timeline
 from recovery_app.errors import StorageUnavailable, ValidationFailed
 from recovery_app.models import ActivityKind, Channel, Lead, LeadStatus, Temperature, Tenant, pk
+from recovery_app.observability import metrics
 
 MAX_EXTRA_KEYS = 50
 MAX_EXTRA_VALUE = 1000
@@ -362,6 +363,9 @@ def intake(
         # A queued row, posted by the slack_alerts job: Slack being slow or down never
         # holds up intake.
         alerts.hot_new_lead(session, lead=lead, agent=agent, now=received_at)
+    result = "created" if created else "merged"
+    source = metrics.source_label(person.source)
+    metrics.after_commit(session, lambda: metrics.INTAKE.labels(via, source, result).inc())
     return IntakeResult(
         pk(lead),
         created,

@@ -18,6 +18,7 @@ from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.alerts import repository as alert_queue
 from recovery_app.domain.audit import service as audit
 from recovery_app.domain.compliance.suppression import suppress
+from recovery_app.domain.crm import repository as crm_writes
 from recovery_app.domain.enrichment import repository as enrichment
 from recovery_app.domain.enrichment.service import lookup_key
 from recovery_app.domain.leads.service import get_lead
@@ -28,8 +29,10 @@ from recovery_app.models import (
     Conversion,
     Enrollment,
     EnrollmentStatus,
+    GhlWrite,
     Lead,
     Message,
+    SlackAlert,
     WebhookEvent,
 )
 
@@ -72,6 +75,12 @@ def export_lead(session: Session, *, viewer: Viewer, lead_id: int) -> dict[str, 
         ),
         "conversions": rows(
             Conversion, col(Conversion.lead_id) == lead_id, order=col(Conversion.closed_at)
+        ),
+        "slack_alerts": rows(
+            SlackAlert, col(SlackAlert.lead_id) == lead_id, order=col(SlackAlert.created_at)
+        ),
+        "ghl_sync_log": rows(
+            GhlWrite, col(GhlWrite.lead_id) == lead_id, order=col(GhlWrite.created_at)
         ),
         "audit_log": rows(
             AuditLog,
@@ -176,6 +185,8 @@ def erase_lead(session: Session, *, viewer: Viewer, lead_id: int, now: datetime)
     )
     # Slack alerts name the lead (those already posted are in Slack's hands, not ours).
     alert_queue.delete_for_lead(session, lead_id=lead_id)
+    # The GoHighLevel sync log quotes its messages; nothing more is written back for it.
+    crm_writes.delete_for_lead(session, lead_id=lead_id)
     # Earlier audit entries about this lead may quote its data (consent text, old values).
     session.execute(
         update(AuditLog)

@@ -10,7 +10,9 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from recovery_app.db import insert_row
 from recovery_app.domain.audit import service as audit
+from recovery_app.domain.crm import writeback as crm
 from recovery_app.domain.notifications.service import notify
 from recovery_app.domain.scoring.service import features_of, model_for, score_lead
 from recovery_app.models import (
@@ -30,6 +32,7 @@ from recovery_app.models import (
     Tenant,
     User,
 )
+from recovery_app.observability import metrics
 
 OUT_KIND = {Channel.SMS: ActivityKind.SMS_OUT, Channel.EMAIL: ActivityKind.EMAIL_OUT}
 IN_KIND = {Channel.SMS: ActivityKind.SMS_IN, Channel.EMAIL: ActivityKind.EMAIL_IN}
@@ -54,7 +57,7 @@ def add_activity(
         message_id=message_id,
         actor_user_id=actor_user_id,
     )
-    session.add(activity)
+    insert_row(session, activity)
     lead.last_activity_at = max(lead.last_activity_at, now)
     lead.updated_at = now
     return activity
@@ -108,6 +111,7 @@ def set_status(
         data["reason"] = reason
     add_activity(session, lead, ActivityKind.STATUS_CHANGED, now=now, data=data)
     lead.status, lead.status_reason, lead.status_changed_at = status, reason, now
+    crm.status_changed(session, lead, now=now)  # the status tag in GoHighLevel
     if status in (LeadStatus.CONVERTED, LeadStatus.LOST):
         # The goal is met (or the lead is gone): nurture stops.
         stop_enrollments(session, lead, reason=str(status), now=now)
@@ -118,6 +122,8 @@ def rescore(session: Session, lead: Lead, *, now: datetime) -> None:
     (the score's history)."""
     model = model_for(session.get(Tenant, lead.tenant_id))
     result = score_lead(features_of(lead), now=now, model=model)
+    if result.score != lead.score or result.temperature != lead.temperature:
+        crm.scored(session, lead, now=now)  # the score fields in GoHighLevel
     if result.score != lead.score:
         add_activity(
             session,
@@ -148,11 +154,15 @@ def record_outbound(session: Session, lead: Lead, message: Message, *, now: date
     lead.last_outbound_channel = str(message.channel)
     if lead.first_response_at is None:
         lead.first_response_at = now
+        waited = max(0.0, (now - lead.created_at).total_seconds())
+        metrics.after_commit(session, lambda: metrics.SPEED_TO_LEAD.observe(waited))
     if message.sent_by_user_id is not None:
         touched_by_human(lead, now=now)
     if lead.status == LeadStatus.NEW:
         set_status(session, lead, LeadStatus.CONTACTED, now=now)
     rescore(session, lead, now=now)
+    if message.category == MessageCategory.MARKETING:
+        crm.message_noted(session, lead, message, now=now)  # a note in GoHighLevel
     if message.channel == Channel.EMAIL:
         # Behavioral triggers: an email going out is when `no_open` rules look at the ones
         # before it. (Imported here: campaigns build on this module.)
@@ -194,6 +204,7 @@ def record_reply(session: Session, lead: Lead, message: Message, *, now: datetim
         data={"notify_user_id": lead.assigned_user_id},
     )
     rescore(session, lead, now=now)
+    crm.message_noted(session, lead, message, now=now)  # replies through GoHighLevel excepted
     agent = session.get(User, lead.assigned_user_id) if lead.assigned_user_id else None
     if agent is not None:
         name = f"{lead.first_name} {lead.last_name}".strip() or lead.phone or lead.email or "A lead"

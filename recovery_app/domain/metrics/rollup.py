@@ -7,7 +7,9 @@ office's creation.
 The `rollup_daily_metrics` job recomputes today and yesterday every hour (delivery receipts,
 replies and conversions keep arriving after the day ends); an office without any rows yet gets
 its last `BACKFILL_DAYS` days. A day is rebuilt whole - its rows deleted and inserted again in
-one transaction - so running the job twice, or after a crash, gives the same rows.
+one transaction - so running the job twice, or after a crash, gives the same rows. The same
+job folds the running totals' change logs (running_totals.py: the reply-rate grid, campaign
+figures and factor effects) into their totals.
 
 Aggregation is SQL (one GROUP BY per source table and day); only the speed-to-lead
 percentiles are taken in Python, from that day's new leads, because SQLite has no percentile
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from recovery_app.domain.accounts.schemas import Viewer
+from recovery_app.domain.metrics import running_totals
 from recovery_app.models import (
     Activity,
     ActivityKind,
@@ -78,7 +81,9 @@ NOTHING_SENT: dict[str, Any] = {
 
 
 def rollup_daily_metrics(session: Session, now: datetime) -> dict[str, int]:
-    """Rebuild the recent days of every office (the whole backfill for a new one)."""
+    """Rebuild the recent days of every office (the whole backfill for a new one), and fold
+    the running totals' change logs into the totals."""
+    folded = running_totals.fold(session)
     tenants = list(session.execute(select(Tenant).order_by(col(Tenant.id))).scalars())
     days = rows = costed = 0
     for tenant in tenants:
@@ -86,7 +91,13 @@ def rollup_daily_metrics(session: Session, now: datetime) -> dict[str, int]:
             rows += rebuild_day(session, tenant, day, now=now)
             days += 1
         costed += backfill_costs(session, tenant, now)
-    return {"tenants": len(tenants), "days": days, "rows": rows, "cost_days": costed}
+    return {
+        "tenants": len(tenants),
+        "days": days,
+        "rows": rows,
+        "cost_days": costed,
+        **folded,
+    }
 
 
 def backfill_costs(

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from recovery_app.db import insert_row
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.messaging import outbox
 from recovery_app.models import Channel, Lead, Notification, Role, Tenant, User, pk
@@ -41,8 +42,7 @@ def notify(
         body=body[:500],
         created_at=now,
     )
-    session.add(note)
-    session.flush()
+    insert_row(session, note)
     tenant = session.get(Tenant, user.tenant_id)
     key = dedupe_key or f"note:{note.id}"
     if tenant is not None and user.active:

@@ -18,9 +18,11 @@ from sqlmodel import col
 
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.leads.repository import USER_NAME, visible_to
+from recovery_app.domain.metrics import running_totals
 from recovery_app.domain.scoring.service import model_for
 from recovery_app.errors import ValidationFailed
 from recovery_app.models import Direction, Lead, LeadStatus, Message, Tenant, User
+from recovery_app.models.running_totals import NO_OWNER
 
 # Score bands, low to high: (label, lowest score, highest score).
 BANDS: tuple[tuple[str, int, int], ...] = (
@@ -235,17 +237,60 @@ def response_grid(
     days: int = RESPONSE_DAYS,
 ) -> ResponseGrid:
     """Reply rate of our messages by the lead's local weekday and hour they went out, over the
-    last `days` (a message counts as answered when the lead replied to it)."""
+    last `days` (a message counts as answered when the lead replied to it).
+
+    A manager's grid reads the office's running totals per UTC hour and lead time zone for
+    every whole hour of the range (only its first, partial hour from the messages); an agent
+    sees their own leads and the pool, which the totals do not split, so theirs is counted
+    from the messages."""
     tenant = session.get(Tenant, viewer.tenant_id)
     office_zone = _zone(tenant.timezone if tenant else None, ZoneInfo("UTC"))
+    since = now - timedelta(days=days)
+    if viewer.is_manager:
+        first_whole = -(-int(since.timestamp()) // 3600)  # the first hour starting at or after
+        whole_from = datetime.fromtimestamp(first_whole * 3600, UTC)
+        cells = [
+            (zone, datetime.fromtimestamp(hour * 3600, UTC), sends, replies)
+            for zone, hour, sends, replies in running_totals.reply_hours(
+                session, tenant_id=viewer.tenant_id, from_hour=first_whole, channel=channel
+            )
+        ]
+        if whole_from > since:
+            cells += live_reply_cells(
+                session, viewer=viewer, channel=channel, since=since, until=whole_from
+            )
+    else:
+        cells = live_reply_cells(session, viewer=viewer, channel=channel, since=since)
+    grid = ResponseGrid()
+    for zone_name, bucket, sends, replies in cells:
+        moment = bucket if isinstance(bucket, datetime) else datetime.fromisoformat(str(bucket))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        local = moment.astimezone(_zone(zone_name, office_zone))
+        grid.add(local.weekday(), local.hour, int(sends), int(replies))
+    return grid
+
+
+def live_reply_cells(
+    session: Session,
+    *,
+    viewer: Viewer,
+    channel: str | None,
+    since: datetime,
+    until: datetime | None = None,
+) -> list[tuple[Any, Any, int, int]]:
+    """(lead time zone, UTC hour, sends, replies) of the outbound messages the viewer may see
+    that went out from `since` (to `until`), counted from the messages themselves."""
     hour = _hour_bucket(session)
     clauses: list[Any] = [
         *visible_to(viewer),
         col(Message.direction) == Direction.OUTBOUND,
         col(Message.sent_at).is_not(None),
-        col(Message.sent_at) >= now - timedelta(days=days),
+        col(Message.sent_at) >= since,
         col(Message.tenant_id) == viewer.tenant_id,
     ]
+    if until is not None:
+        clauses.append(col(Message.sent_at) < until)
     if channel:
         clauses.append(col(Message.channel) == channel)
     replied = func.count(col(Message.replied_at))
@@ -256,14 +301,7 @@ def response_grid(
         .where(*clauses)
         .group_by(col(Lead.timezone), hour)
     ).all()
-    grid = ResponseGrid()
-    for zone_name, bucket, sends, replies in rows:
-        moment = bucket if isinstance(bucket, datetime) else datetime.fromisoformat(str(bucket))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        local = moment.astimezone(_zone(zone_name, office_zone))
-        grid.add(local.weekday(), local.hour, int(sends), int(replies))
-    return grid
+    return [(zone, bucket, int(sends), int(answered)) for zone, bucket, sends, answered in rows]
 
 
 def best_window(grid: ResponseGrid, *, min_sends: int = MIN_SENDS) -> SendWindow | None:
@@ -354,14 +392,18 @@ _FACTOR_SQL = {
 
 def factor_effects(session: Session, *, viewer: Viewer) -> list[FactorEffect]:
     """Each factor of the office's model: its weight, and the points it adds on average to the
-    open leads it applies to (largest effect first)."""
-    dialect = "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
-    params: dict[str, Any] = {"tenant": viewer.tenant_id}
-    agent = ""
-    if not viewer.is_manager:
-        agent = "AND (leads.assigned_user_id = :user OR leads.assigned_user_id IS NULL)"
-        params["user"] = viewer.user_id
-    rows = session.execute(text(_FACTOR_SQL[dialect].format(agent=agent)), params).all()
+    open leads it applies to (largest effect first).
+
+    Read from the running totals of the office's open leads per owner: a manager's are all
+    of them, an agent's their own and the unassigned (`live_factor_rows` counts the same from
+    the leads)."""
+    owners = None if viewer.is_manager else [viewer.user_id or NO_OWNER, NO_OWNER]
+    rows = [
+        (factor, leads, points / scored if scored else None)
+        for factor, leads, scored, points in running_totals.factor_totals(
+            session, tenant_id=viewer.tenant_id, owners=owners
+        )
+    ]
     weights = model_for(session.get(Tenant, viewer.tenant_id)).weights
     effects = [
         FactorEffect(
@@ -373,7 +415,20 @@ def factor_effects(session: Session, *, viewer: Viewer) -> list[FactorEffect]:
         for name, n, avg in rows
         if name
     ]
-    return sorted(effects, key=lambda e: -abs(e.average_points))
+    return sorted(effects, key=lambda e: (-abs(e.average_points), e.factor))
+
+
+def live_factor_rows(session: Session, *, viewer: Viewer) -> list[tuple[Any, int, Any]]:
+    """(factor, entries, average points) over the stored factors of the open leads the viewer
+    may see, read from the leads themselves."""
+    dialect = "postgresql" if session.get_bind().dialect.name == "postgresql" else "sqlite"
+    params: dict[str, Any] = {"tenant": viewer.tenant_id}
+    agent = ""
+    if not viewer.is_manager:
+        agent = "AND (leads.assigned_user_id = :user OR leads.assigned_user_id IS NULL)"
+        params["user"] = viewer.user_id
+    found = session.execute(text(_FACTOR_SQL[dialect].format(agent=agent)), params).all()
+    return [(name, int(n), avg) for name, n, avg in found]
 
 
 def calibration(session: Session, *, viewer: Viewer) -> dict[str, Any] | None:

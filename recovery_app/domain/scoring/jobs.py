@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from recovery_app.domain.audit import service as audit
+from recovery_app.domain.crm import writeback as crm
+from recovery_app.domain.metrics import running_totals
 from recovery_app.domain.scoring.schemas import FEATURES
 from recovery_app.domain.scoring.service import feature_values, features_of, model_for, score_lead
 from recovery_app.models import Activity, ActivityKind, Lead, LeadStatus, Tenant, pk
@@ -69,11 +71,14 @@ def rescore_tenant(session: Session, tenant: Tenant, *, now: datetime) -> int:
         last_id = pk(leads[-1])
         updates: list[dict[str, Any]] = []
         history: list[dict[str, Any]] = []
+        moved: set[int] = set()
         for lead in leads:
             result = score_lead(features_of(lead), now=now, model=model)
             factors = result.factors_json()
             if result.score == lead.score and factors == lead.score_factors:
                 continue
+            if result.score != lead.score or result.temperature != lead.temperature:
+                moved.add(pk(lead))
             updates.append(
                 {
                     "id": lead.id,
@@ -104,6 +109,14 @@ def rescore_tenant(session: Session, tenant: Tenant, *, now: datetime) -> int:
         if updates:
             session.execute(update(Lead), updates)
             changed += len(updates)
+            # Offices syncing with GoHighLevel get the new score and temperature fields.
+            crm.leads_changed(
+                session,
+                tenant_id=pk(tenant),
+                lead_ids=[u["id"] for u in updates if u["id"] in moved],
+                kind="fields",
+                now=now,
+            )
         if history:
             session.execute(insert(Activity), history)
 
@@ -114,7 +127,10 @@ def rescore_leads(session: Session, now: datetime) -> dict[str, int]:
         refresh_median_budget(session, tenant)
         session.flush()
         changed += rescore_tenant(session, tenant, now=now)
-    return {"leads_rescored": changed}
+    # Rescoring is the biggest writer of factor changes: fold them now rather than leave
+    # every read of the factor effects adding them up until the hourly rollup.
+    folded = running_totals.fold(session)
+    return {"leads_rescored": changed, "factor_changes_folded": folded["lead_factor_changes"]}
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,9 @@ from fastapi.testclient import TestClient
 from recovery_app import db as app_db
 from recovery_app.api.app import create_api
 from recovery_app.db import session_scope
-from recovery_app.models import JobRun, SchedulerLease
+from recovery_app.models import Channel, Direction, JobRun, Message, MessageStatus, SchedulerLease
 from recovery_app.settings import reload_settings
+from tests.factories import make_tenant
 
 
 @pytest.fixture
@@ -48,6 +49,35 @@ def test_health_reports_database_and_scheduler(client) -> None:
     assert body["scheduler"]["leader"] == "web-1:4242"
     last = body["scheduler"]["last_runs"]["silence_sweep"]
     assert last["finished_at"] is None  # the newest run, still going
+    assert body["outbox"] == {"queued": 0, "due": 0, "sending": 0, "oldest_due_age_seconds": None}
+
+
+def test_health_reports_the_outbox_depth_and_its_oldest_due_message(client) -> None:
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        tenant = make_tenant(session)
+        waits = {
+            "late": (MessageStatus.QUEUED, now - timedelta(minutes=5)),
+            "due": (MessageStatus.QUEUED, now - timedelta(seconds=10)),
+            "morning": (MessageStatus.QUEUED, now + timedelta(hours=9)),  # a quiet-hours hold
+            "claimed": (MessageStatus.SENDING, now + timedelta(seconds=40)),
+            "done": (MessageStatus.SENT, now - timedelta(hours=1)),
+        }
+        for key, (status, due_at) in waits.items():
+            session.add(
+                Message(
+                    tenant_id=tenant.id,
+                    channel=Channel.SMS,
+                    direction=Direction.OUTBOUND,
+                    status=status,
+                    body="hi",
+                    idempotency_key=f"health:{key}",
+                    next_attempt_at=due_at,
+                )
+            )
+    outbox = client.get("/api/v1/health").json()["outbox"]
+    assert (outbox["queued"], outbox["due"], outbox["sending"]) == (3, 2, 1)
+    assert 300 <= outbox["oldest_due_age_seconds"] < 330
 
 
 def test_expired_lease_means_no_leader(client) -> None:
@@ -73,7 +103,22 @@ def test_unreachable_database_answers_503(client, monkeypatch) -> None:
     app_db.reset_engine()
     response = client.get("/api/v1/health")
     assert response.status_code == 503
-    assert response.json()["db"] == "unreachable"
+    assert response.json()["db"] == "unreachable" and response.json()["outbox"] is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_metrics_answer_without_the_database(client, monkeypatch) -> None:
+    """A scrape still gets the event metrics, and a gauge saying the database part is missing."""
+    monkeypatch.setenv(
+        "DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
+    )
+    reload_settings()
+    app_db.reset_engine()
+    response = client.get("/api/v1/metrics")
+    assert response.status_code == 200
+    assert "recovery_metrics_database_up 0.0" in response.text
+    assert "recovery_sends_total" in response.text or "# TYPE recovery_sends" in response.text
+    assert "recovery_outbox_messages" not in response.text
 
 
 def test_reachable_redis_is_ok(client, monkeypatch, redis_url) -> None:

@@ -6,12 +6,14 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from recovery_app.demo.generator import database_is_empty, seed_demo
+from recovery_app.domain.analytics import roi
 from recovery_app.domain.scoring.service import temperature_for
 from recovery_app.errors import Conflict
 from recovery_app.models import (
     Activity,
     Campaign,
     Conversion,
+    ConversionCredit,
     Direction,
     Enrollment,
     Lead,
@@ -193,3 +195,27 @@ def test_refuses_to_seed_twice(session: Session) -> None:
     assert not database_is_empty(session)
     with pytest.raises(Conflict, match="already exists"):
         _seed(session, leads=20)
+
+
+def test_the_attribution_table_follows_the_bulk_writes(session: Session) -> None:
+    """The seed writes messages and deals in bulk; the triggers' credits equal the rule's."""
+    _seed(session)
+    ever = (NOW - timedelta(days=800), NOW + timedelta(days=1))
+    for tenant in session.execute(select(Tenant)).scalars():
+        window = tenant.attribution_window_days
+        for model in roi.MODELS:
+            stored = roi.stored_credits(
+                session, tenant_id=tenant.id, start=ever[0], end=ever[1], model=model
+            )
+            direct = roi.credits(
+                session,
+                tenant_id=tenant.id,
+                start=ever[0],
+                end=ever[1],
+                window_days=window,
+                model=model,
+            )
+            assert sorted(session.execute(select(stored)).all()) == sorted(
+                session.execute(select(direct)).all()
+            )
+    assert session.execute(select(func.count()).select_from(ConversionCredit)).scalar_one() > 0

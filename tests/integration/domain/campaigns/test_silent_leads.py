@@ -195,6 +195,7 @@ def test_assign_notifies_once_for_many(session, office) -> None:
         )
         == 3
     )
+    session.flush()  # what the caller's commit does (refresh reads the database, not the session)
     for lead in leads:
         session.refresh(lead)
         assert lead.assigned_user_id == ana.id

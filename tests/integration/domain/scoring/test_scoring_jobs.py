@@ -7,7 +7,15 @@ from sqlalchemy import func, select
 from recovery_app.domain.scoring import jobs
 from recovery_app.domain.scoring.schemas import DEFAULT_WEIGHTS
 from recovery_app.domain.scoring.service import features_of, model_for, score_lead
-from recovery_app.models import Activity, ActivityKind, AuditLog, Lead, LeadStatus, Tenant
+from recovery_app.models import (
+    Activity,
+    ActivityKind,
+    AuditLog,
+    Lead,
+    LeadFactorDelta,
+    LeadStatus,
+    Tenant,
+)
 from tests.factories import NOW, make_lead, make_tenant
 
 OUTCOMES = 240  # comfortably over jobs.MIN_OUTCOMES
@@ -262,7 +270,12 @@ def test_rescore_leads_refreshes_the_median_and_rescores_every_tenant(session) -
     lead = silent_lead(session, tenant, days=12)
     lead_id, before = lead.id, lead.score
 
-    assert jobs.rescore_leads(session, NOW) == {"leads_rescored": 1}
+    result = jobs.rescore_leads(session, NOW)
+
+    assert result["leads_rescored"] == 1
+    # The rescoring's factor changes are folded into the office's totals straight away.
+    assert result["factor_changes_folded"] >= 1
+    assert session.execute(select(LeadFactorDelta)).first() is None
 
     assert fresh(session, Tenant, tenant.id).scoring["median_budget_cents"] == 30_000_00
     assert fresh(session, Lead, lead_id).score < before

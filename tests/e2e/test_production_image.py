@@ -1,0 +1,106 @@
+"""The Docker image's runtime stage, started the way its CMD starts it (no Docker engine needed).
+
+The files the Dockerfile's last stage copies from the builder are copied into a temporary
+/app, and its CMD (deploy/serve.sh, also what `make serve` runs) starts there on the front end
+`make build` exported: no bun on PATH, nothing rebuilt, nothing written outside the
+directories the image makes writable. Then the image's HEALTHCHECK command must pass and an
+admin created with `recovery create-user` (as the README's first-deploy steps do) signs in
+through the real pages and websocket in Chromium.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, expect
+
+from tests.dockerfile import runtime_stage
+from tests.e2e.conftest import BUILT_FOR_PORT, ImageRun, chromium_on_built_port
+from tests.e2e.server import BIN, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_runtime_stage_serves_the_prebuilt_pages_without_a_build(image_run: ImageRun) -> None:
+    page = httpx.get(f"http://localhost:{image_run.port}/login", follow_redirects=True, timeout=10)
+    assert page.status_code == 200
+    assert "<title>Sign in - Lead Recovery</title>" in page.text
+    # A lead's page is a dynamic route: served from the export's routes manifest, not a 404.
+    lead = httpx.get(f"http://localhost:{image_run.port}/leads/123", timeout=10)
+    assert lead.status_code == 200
+    assert (
+        httpx.get(f"http://localhost:{image_run.port}/no-such-page", timeout=10).status_code == 404
+    )
+    log = image_run.log.read_text()
+    assert "Creating Production Build" not in log and "Compiling" not in log
+
+
+def test_the_healthcheck_command_passes_on_a_healthy_instance(image_run: ImageRun) -> None:
+    check = subprocess.run(
+        runtime_stage().healthcheck, env=image_run.env, capture_output=True, text=True, timeout=30
+    )
+    assert check.returncode == 0, check.stderr
+    # ... and fails when nothing answers (a stopped or wedged instance).
+    dead = subprocess.run(
+        runtime_stage().healthcheck,
+        env={**image_run.env, "PORT": str(free_port())},
+        capture_output=True,
+        timeout=30,
+    )
+    assert dead.returncode != 0
+
+
+def test_the_first_admin_signs_in_through_pages_and_websocket(
+    image_run: ImageRun, browser: Browser
+) -> None:
+    def recovery(*args: str, stdin: str = "") -> None:
+        subprocess.run(
+            [str(BIN / "recovery"), *args],
+            input=stdin,
+            env=image_run.env,
+            cwd=image_run.app_dir,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    recovery(
+        "create-tenant",
+        "--name",
+        "Main Office",
+        "--location-id",
+        "main",
+        "--timezone",
+        "America/Chicago",
+    )
+    recovery(
+        "create-user",
+        "--email",
+        "owner@example.com",
+        "--role",
+        "admin",
+        "--tenant",
+        "main",
+        "--password-stdin",
+        "--name",
+        "Ada Owner",
+        stdin="correct-horse-battery-staple",
+    )
+    chromium = chromium_on_built_port(browser, image_run)
+    try:
+        page = chromium.new_page()
+        sockets: list[str] = []
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        page.goto(image_run.url + "/dashboard")
+        expect(page).to_have_url(re.compile(r"/login\?"), timeout=60_000)
+        page.locator("#login-email").fill("owner@example.com")
+        page.locator("#login-password").fill("correct-horse-battery-staple")
+        page.locator("#login-submit").click()
+        expect(page.locator("#user-name")).to_have_text("Ada Owner", timeout=60_000)
+        assert any(url.startswith(f"ws://localhost:{BUILT_FOR_PORT}/_event") for url in sockets)
+    finally:
+        chromium.close()
