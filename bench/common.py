@@ -1,6 +1,10 @@
-"""Set-up the benchmarks share: an empty PostgreSQL database, and the schema in it."""
+"""What the benchmarks share: an empty PostgreSQL database and the schema in it, how a result
+names the machine it was measured on, and where results are written."""
 
 import json
+import os
+import platform
+import time
 from pathlib import Path
 
 from sqlalchemy import text
@@ -35,3 +39,46 @@ def save(path: Path, report: dict) -> None:
     path.write_text(json.dumps(report, indent=2) + "\n")
     root = Path(__file__).resolve().parents[1]
     print(f"Written to {path.relative_to(root) if path.is_relative_to(root) else path}")
+
+
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it ("unknown" elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> str:
+    """The machine a result was measured on: architecture, CPU model, cores, Python."""
+    return (
+        f"{platform.machine()}, {cpu_model()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def reference_ms() -> float:
+    """Milliseconds one core takes for a fixed pure-Python workload, best of five. Two
+    "2-core" machines (or one machine on a crowded day) can differ by half in what a core
+    does: results from different days compare through this figure."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for n in range(1_000_000):
+            total += n * n % 7
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
+def steal_ticks() -> int:
+    """CPU time the hypervisor gave to other guests so far (Linux /proc/stat, in ticks): the
+    difference over a run says whether a neighbour took part of our cores."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return int(fields[8])
+    except (OSError, IndexError, ValueError):
+        return 0

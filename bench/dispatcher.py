@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bench.common import fresh_database, migrate, save
+from bench.common import fresh_database, machine, migrate, save
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "dispatcher.json"
@@ -171,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     twilio.close()
     report = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "what": "queued SMS through guard + twilio SDK to a local Twilio-speaking server, pacing off",
         "runs": results,
     }

@@ -28,7 +28,6 @@ import hmac
 import json
 import multiprocessing
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.common import fresh_database, migrate
+from bench.common import fresh_database, machine, migrate, reference_ms, steal_ticks
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "intake.json"
@@ -362,6 +361,13 @@ def _cpu_by_role(server_group: int, provider_pid: int) -> dict[str, float]:
     return roles
 
 
+def _stolen_percent(ticks_before: int, started: float) -> float:
+    """The share of the machine's CPU time since `started` that the hypervisor gave to other
+    guests: above a few percent, the run measured a crowded host, not our code."""
+    elapsed = (time.monotonic() - started) * os.sysconf("SC_CLK_TCK") * (os.cpu_count() or 1)
+    return round((steal_ticks() - ticks_before) * 100 / elapsed, 1) if elapsed else 0.0
+
+
 def _cpu_per_lead(before: dict[str, float], after: dict[str, float], leads: int) -> dict:
     """Milliseconds of CPU per lead by role between two `_cpu_by_role` readings."""
     return {
@@ -499,7 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     _prepare(env)
     report: dict[str, Any] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
+        "cpu_reference_ms": reference_ms(),
         "server": f"reflex run --env prod (Granian, {workers} workers, Redis), PostgreSQL",
         "load": f"open loop from {LOAD_PROCESSES} httpx processes; HMAC-signed JSON bodies",
         "sustained_means": f"no error and p99 response latency <= {MAX_P99_SECONDS} s",
@@ -513,7 +520,9 @@ def main(argv: list[str] | None = None) -> int:
             _step(url, 20, 10, "warm", zone)
             print(f"  {args.rate:g} leads/s for {args.seconds:g} s")
             before = _cpu_by_role(server.process.pid, provider_process.pid)
+            stolen, started = steal_ticks(), time.monotonic()
             steady = _step(url, args.rate, args.seconds, "steady", zone)
+            steady["cpu_stolen_percent"] = _stolen_percent(stolen, started)
             print(f"    answers {steady['statuses']}")
             steady["speed_to_lead"] = _speed_to_lead(
                 providers, "steady", int(args.rate * args.seconds)
@@ -525,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
                 steady["requests"],
             )
             print(f"    CPU ms per lead {steady['cpu_ms_per_lead']}")
+            print(f"    CPU stolen by other guests {steady['cpu_stolen_percent']} %")
             print(f"    errors {steady['errors']}, latency {steady['latency_ms']}")
             print(f"    speed to lead {steady['speed_to_lead']}")
             report["steady"] = steady

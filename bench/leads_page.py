@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench.common import fresh_database, save
+from bench.common import fresh_database, machine, save
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "leads_page.json"
@@ -215,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report: dict = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "database": make_url(url).render_as_string(hide_password=True),
     }
     if args.skip_seed:  # the seeded database as it is; its seed figures from an earlier run

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
-from bench.common import fresh_database, migrate
+from bench.common import fresh_database, machine, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "recovery.json"
@@ -252,7 +251,7 @@ def main() -> None:
     args = parser.parse_args()
     results = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, PostgreSQL",
+        "machine": machine(),
         "sweep": bench_sweep(args.steps, args.dispatch_seconds),
         "ai_ratio": bench_ai_ratio(args.campaign),
     }

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bench.common import fresh_database, migrate, save
+from bench.common import fresh_database, machine, migrate, save
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "silence.json"
@@ -199,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     report = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "database": f"PostgreSQL {_server_version()}",
         "what": "the detect_silent_leads job: capped passes (one statement per office each), "
         "each committed, until nothing is left",

@@ -1,8 +1,10 @@
 """Agent workspace at 100,000 leads on PostgreSQL: silent-lead table page changes, lead detail
 open, the dashboard's tick cost, and webhook-to-dashboard latency with 20 dashboards open.
 
-    .venv/bin/python -m bench.workspace                # seeds recovery_bench (about 70 s)
+    .venv/bin/python -m bench.workspace                # seeds recovery_bench (about 2 min)
     .venv/bin/python -m bench.workspace --skip-seed    # reuse a seeded recovery_bench
+    .venv/bin/python -m bench.workspace --seed-leads 1000000 --skip-browser \
+        --results bench/results/workspace_1m.json      # the server half at a million leads
 
 Server times run the pages' own event handlers (or the domain calls they make) in this
 process against the seeded database. The live part starts the app (`reflex run --env prod`
@@ -20,7 +22,6 @@ import hashlib
 import hmac
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -31,8 +32,15 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
-from bench.common import save
-from bench.leads_page import BENCH_PASSWORD, BENCH_USER, _percentiles, ensure_bench_user, seed
+from bench.common import machine, save
+from bench.leads_page import (
+    BENCH_PASSWORD,
+    BENCH_USER,
+    LEADS,
+    _percentiles,
+    ensure_bench_user,
+    seed,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "workspace.json"
@@ -346,20 +354,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--leads", type=int, default=10, help="leads posted per level")
     parser.add_argument("--skip-seed", action="store_true", help="reuse an already seeded database")
     parser.add_argument("--skip-browser", action="store_true")
+    parser.add_argument("--seed-leads", type=int, default=LEADS, help="leads seeded (demo data)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the figures go (JSON)")
     args = parser.parse_args(argv)
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     os.environ["DATABASE_URL"] = url
 
     report: dict = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "database": make_url(url).render_as_string(hide_password=True),
     }
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    previous = json.loads(args.results.read_text()) if args.results.exists() else {}
     if args.skip_seed:
         report["seed"] = previous.get("seed", "reused an existing recovery_bench")
     else:
-        report["seed"] = seed(url)
+        report["seed"] = seed(url, args.seed_leads)
     ensure_bench_user(url)
     token = _token()
     print("Silent-lead table, server time per page change:")
@@ -375,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Webhook to dashboard, live:")
         levels = [int(n) for n in args.levels.split(",")]
         report["live"] = live_latency(url, levels, args.leads)
-    save(RESULTS, report)
+    save(args.results, report)
     return 0
 
 
