@@ -22,6 +22,7 @@ from sqlmodel import Session, SQLModel
 from recovery_app import db as app_db
 from recovery_app.cli import alembic_config
 from recovery_app.db import build_engine
+from recovery_app.observability import metrics_dir
 from recovery_app.settings import reload_settings
 
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -131,6 +132,24 @@ BACKENDS = [
         marks=pytest.mark.skipif(_POSTGRES is None, reason="no PostgreSQL reachable"),
     ),
 ]
+
+
+# Set by importing rxconfig (Reflex loads it the first time a test touches a state or the
+# config): one metrics directory per server start, exported to its workers. A test process is
+# no server start, and a later test reading the event metrics would find them in that empty
+# directory instead of in its own process - so no test leaves them set.
+_SERVER_START_ENV = (metrics_dir.ENV, metrics_dir.OWNER)
+
+
+@pytest.fixture(autouse=True)
+def _no_server_start_environment_left_behind() -> Iterator[None]:
+    before = {name: os.environ.get(name) for name in _SERVER_START_ENV}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture
