@@ -22,7 +22,12 @@ from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.audit import service as audit
 from recovery_app.domain.campaigns import service as campaigns
 from recovery_app.domain.leads import timeline
-from recovery_app.domain.leads.repository import USER_NAME, matches_text, visible_to
+from recovery_app.domain.leads.repository import (
+    USER_NAME,
+    from_the_end,
+    matches_text,
+    visible_to,
+)
 from recovery_app.domain.notifications.service import notify
 from recovery_app.domain.routing.service import record_assignment
 from recovery_app.errors import NotFound, ValidationFailed
@@ -174,7 +179,7 @@ def filters(viewer: Viewer, query: SilentQuery, now: datetime) -> list[ColumnEle
     return clauses
 
 
-def _order_by(query: SilentQuery) -> list[Any]:
+def _order_by(query: SilentQuery, *, reverse: bool = False) -> list[Any]:
     # "Silent for" longest first is the oldest last message first.
     columns: dict[str, tuple[list[Any], bool]] = {
         "silent_for": ([col(Lead.last_outbound_at)], True),
@@ -183,7 +188,7 @@ def _order_by(query: SilentQuery) -> list[Any]:
         "name": ([col(Lead.last_name), col(Lead.first_name)], False),
     }
     chosen, inverted = columns[query.sort]
-    descending = query.descending != inverted
+    descending = (query.descending != inverted) != reverse
     return [c.desc() if descending else c.asc() for c in (*chosen, col(Lead.id))]
 
 
@@ -221,14 +226,17 @@ def list_silent(
     total = count_matching(session, viewer=viewer, query=query, now=now)
     page_count = max(1, -(-total // query.page_size))
     page = min(max(1, query.page), page_count)
+    reverse, offset, limit = from_the_end((page - 1) * query.page_size, query.page_size, total)
     rows = session.execute(
         select(*_COLUMNS)
         .outerjoin(User, col(User.id) == col(Lead.assigned_user_id))
         .where(*filters(viewer, query, now))
-        .order_by(*_order_by(query))
-        .offset((page - 1) * query.page_size)
-        .limit(query.page_size)
+        .order_by(*_order_by(query, reverse=reverse))
+        .offset(offset)
+        .limit(limit)
     ).all()
+    if reverse:
+        rows = rows[::-1]
     planned = planned_steps(session, [row[0] for row in rows])
     items = [replace(SilentLead(*row), next=planned.get(row[0])) for row in rows]
     return SilentPage(items=items, total=total, page=page, page_size=query.page_size)

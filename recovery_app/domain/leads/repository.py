@@ -94,7 +94,7 @@ def matches_text(text: str) -> ColumnElement[bool]:
     return or_(*alternatives)
 
 
-def _order_by(query: LeadQuery) -> list[Any]:
+def _order_by(query: LeadQuery, *, reverse: bool = False) -> list[Any]:
     columns: dict[str, list[Any]] = {
         "last_activity": [col(Lead.last_activity_at)],
         "created": [col(Lead.created_at)],
@@ -103,7 +103,8 @@ def _order_by(query: LeadQuery) -> list[Any]:
         "status": [col(Lead.status)],
     }
     chosen = [*columns[query.sort], col(Lead.id)]  # id breaks ties so pages never overlap
-    return [c.desc() if query.descending else c.asc() for c in chosen]
+    descending = query.descending != reverse
+    return [c.desc() if descending else c.asc() for c in chosen]
 
 
 SUMMARY_COLUMNS: list[Any] = [
@@ -132,18 +133,41 @@ def count_leads(session: Session, *, viewer: Viewer, query: LeadQuery, now: date
     return int(session.execute(stmt).scalar_one())
 
 
+def from_the_end(offset: int, limit: int, total: int | None) -> tuple[bool, int, int]:
+    """(reverse, offset, limit) for reading rows offset..offset+limit of a query with `total`
+    rows: a page in the back half is read in the reverse order from the end, then reversed.
+    The database steps over every row before the offset, so the last of 22,000 pages took
+    2.9 s at a million leads while the first took 0.27 s. Both databases move NULLs to the
+    other end when the direction flips, so the reversed order is exactly the reverse."""
+    if total is None or not 0 < offset > total - offset - limit:
+        return False, offset, limit
+    limit = max(0, min(limit, total - offset))
+    return True, max(0, total - offset - limit), limit
+
+
 def search_leads(
-    session: Session, *, viewer: Viewer, query: LeadQuery, now: datetime, offset: int, limit: int
+    session: Session,
+    *,
+    viewer: Viewer,
+    query: LeadQuery,
+    now: datetime,
+    offset: int,
+    limit: int,
+    total: int | None = None,
 ) -> list[LeadSummary]:
+    """Rows offset..offset+limit in the query's order; with `total` (the count of the same
+    query), a page in the back half is read from the end (`from_the_end`)."""
+    reverse, offset, limit = from_the_end(offset, limit, total)
     stmt = (
         select(*SUMMARY_COLUMNS)
         .outerjoin(User, col(User.id) == col(Lead.assigned_user_id))
         .where(*lead_filters(viewer, query, now))
-        .order_by(*_order_by(query))
+        .order_by(*_order_by(query, reverse=reverse))
         .offset(offset)
         .limit(limit)
     )
-    return [LeadSummary(*row) for row in session.execute(stmt).all()]
+    rows = [LeadSummary(*row) for row in session.execute(stmt).all()]
+    return rows[::-1] if reverse else rows
 
 
 def leads_after(

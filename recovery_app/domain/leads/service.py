@@ -58,6 +58,7 @@ def list_leads(session: Session, *, viewer: Viewer, query: LeadQuery, now: datet
         now=now,
         offset=(page - 1) * query.page_size,
         limit=query.page_size,
+        total=total,
     )
     return LeadPage(items=items, total=total, page=page, page_size=query.page_size)
 
