@@ -29,6 +29,7 @@ from sqlalchemy import Float, cast, func, literal, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from recovery_app.db import plan_for_these_values
 from recovery_app.domain.accounts.office import prices_of
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
@@ -744,6 +745,7 @@ def report(
     session: Session, *, viewer: Viewer, period: Period, model: str, now: datetime
 ) -> RoiReport:
     """The office's ROI for `period` under attribution `model` (managers only)."""
+    plan_for_these_values(session)
     require_manager(viewer, "see the office's ROI")
     period.check()
     tenant = _tenant(session, viewer)

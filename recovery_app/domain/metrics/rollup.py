@@ -280,15 +280,23 @@ def arrivals_by_owner(
 
 
 def status_changes_by_owner(
-    session: Session, tenant_id: int, start: datetime, end: datetime | None = None
+    session: Session,
+    tenant_id: int,
+    start: datetime,
+    end: datetime | None = None,
+    *,
+    since: datetime | None = None,
 ) -> dict[int | None, Counter[str]]:
     """How many leads went silent and were recovered from `start` (to `end`), per assigned
-    agent, as the `status_changed` activities recorded it: {owner: {"silent": n, ...}}."""
+    agent, as the `status_changed` activities recorded it: {owner: {"silent": n, ...}}. With
+    `since`, the same counts from `since` on are added as "silent@since", "recovered@since"
+    (the dashboard's week inside its 30 days, in one read)."""
     owner = col(Lead.assigned_user_id)
     to_status = col(Activity.data)["to"].as_string()
+    later = col(Activity.occurred_at) >= (since or start)
     found: defaultdict[int | None, Counter[str]] = defaultdict(Counter)
-    for user_id, status, number in session.execute(
-        select(owner, to_status, func.count())
+    for user_id, status, number, number_since in session.execute(
+        select(owner, to_status, func.count(), func.count().filter(later))
         .select_from(Activity)
         .join(Lead, col(Lead.id) == col(Activity.lead_id))
         .where(
@@ -300,6 +308,8 @@ def status_changes_by_owner(
         .group_by(owner, to_status)
     ):
         found[user_id][str(status)] += int(number)
+        if since is not None:
+            found[user_id][f"{status}@since"] += int(number_since)
     return dict(found)
 
 

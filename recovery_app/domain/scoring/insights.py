@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, case, func, literal, or_, select, text
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from recovery_app.db import plan_for_these_values
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.leads.repository import USER_NAME, visible_to
 from recovery_app.domain.metrics import running_totals
@@ -106,6 +107,7 @@ def _silent_bucket(now: datetime) -> ColumnElement[int]:
 def heatmap(session: Session, *, viewer: Viewer, axis: str, now: datetime) -> Heatmap:
     """Open leads by score band and `axis` (agents: their own and the pool). The days-silent
     axis counts silent leads only, by how long ago our unanswered last message went out."""
+    plan_for_these_values(session)
     if axis not in AXES:
         raise ValidationFailed("Unknown axis.", fields={"axis": f"one of {', '.join(AXES)}"})
     clauses: list[Any] = [*visible_to(viewer), col(Lead.status).not_in(CLOSED)]
@@ -243,6 +245,7 @@ def response_grid(
     every whole hour of the range (only its first, partial hour from the messages); an agent
     sees their own leads and the pool, which the totals do not split, so theirs is counted
     from the messages."""
+    plan_for_these_values(session)
     tenant = session.get(Tenant, viewer.tenant_id)
     office_zone = _zone(tenant.timezone if tenant else None, ZoneInfo("UTC"))
     since = now - timedelta(days=days)
@@ -475,6 +478,7 @@ def priority_queue(
     worth less than MAX_SCORE x 24 / (24 + H), so the leads of the last day are ranked first
     (an index on when they reached out finds them), and the look-back widens only until no
     older lead could beat the last of the list."""
+    plan_for_these_values(session)
     reached = func.coalesce(col(Lead.last_inbound_at), col(Lead.created_at))
     hours = _hours_since(session, reached, now)
     touched = col(Lead.first_human_touch_at).is_not(None)
