@@ -137,7 +137,7 @@ def from_the_end(offset: int, limit: int, total: int | None) -> tuple[bool, int,
     """(reverse, offset, limit) for reading rows offset..offset+limit of a query with `total`
     rows: a page in the back half is read in the reverse order from the end, then reversed.
     The database steps over every row before the offset, so the last of 22,000 pages took
-    2.9 s at a million leads while the first took 0.27 s. Both databases move NULLs to the
+    1.6 s at a million leads while the first took 24 ms. Both databases move NULLs to the
     other end when the direction flips, so the reversed order is exactly the reverse."""
     if total is None or not 0 < offset > total - offset - limit:
         return False, offset, limit
