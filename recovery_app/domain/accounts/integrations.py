@@ -4,6 +4,7 @@ for this office, and how many calls were refused for a bad or missing signature.
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from sqlmodel import col
 
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
+from recovery_app.domain.audit import service as audit
 from recovery_app.models import ApiKey, Tenant, TenantIntegration, WebhookEvent, WebhookFailure
 from recovery_app.routes import API_PREFIX
 from recovery_app.settings import Settings, get_settings
@@ -244,6 +246,39 @@ def office_credential(
         source="office" if own else "environment" if credential else "",
         config=row.config if row is not None else {},
         demo=tenant is None or tenant.is_demo or tenant.demo_expires_at is not None,
+    )
+
+
+def settings_of(
+    row: TenantIntegration, *, secret: str, mask: Callable[[str | None], str]
+) -> dict[str, Any]:
+    """An integration's settings as its audit entries keep them: the credential (under the
+    name `secret`) masked, on/off and the config."""
+    return {secret: mask(row.secret), "enabled": row.enabled, "config": dict(row.config or {})}
+
+
+def audit_settings_change(
+    session: Session,
+    *,
+    viewer: Viewer,
+    row: TenantIntegration,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    integration: str,
+) -> None:
+    """Audit a manager's change to an integration's settings (`settings_of` before and after):
+    only the keys that moved, nothing when none did."""
+    if after == before:
+        return
+    audit.record(
+        session,
+        action="tenant.integration_changed",
+        entity_type="tenant_integration",
+        entity_id=row.id,
+        tenant_id=viewer.tenant_id,
+        actor=viewer,
+        before={k: v for k, v in before.items() if after[k] != v},
+        after={k: v for k, v in after.items() if before[k] != v} | {"integration": integration},
     )
 
 

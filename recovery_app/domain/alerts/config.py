@@ -13,7 +13,6 @@ from recovery_app.domain.accounts import integrations
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.alerts import repository
-from recovery_app.domain.audit import service as audit
 from recovery_app.errors import ValidationFailed
 from recovery_app.integrations import slack
 from recovery_app.models import TenantIntegration, User
@@ -190,7 +189,8 @@ def save_slack(
         session, tenant_id=viewer.tenant_id, integration=SLACK, create=True
     )
     assert row is not None
-    before, old_secret, was_enabled = _snapshot(row), row.secret, row.enabled
+    before = integrations.settings_of(row, secret="url", mask=slack.mask)
+    old_secret, was_enabled = row.secret, row.enabled
     if url is not None and url != row.secret:
         row.secret = url
     elif changes.remove_url:
@@ -202,27 +202,11 @@ def save_slack(
         "failure_min": minimum,
     }
     row.updated_at = now
-    after = _snapshot(row)
+    after = integrations.settings_of(row, secret="url", mask=slack.mask)
     if row.secret != old_secret or (row.enabled and not was_enabled):
         # A new address (or Slack back on) deserves a fresh try at what was waiting.
         repository.release_held_alerts(session, tenant_id=viewer.tenant_id, user_id=None)
-    if after != before:
-        audit.record(
-            session,
-            action="tenant.integration_changed",
-            entity_type="tenant_integration",
-            entity_id=row.id,
-            tenant_id=viewer.tenant_id,
-            actor=viewer,
-            before={k: v for k, v in before.items() if after[k] != v},
-            after={k: v for k, v in after.items() if before[k] != v} | {"integration": SLACK},
-        )
+    integrations.audit_settings_change(
+        session, viewer=viewer, row=row, before=before, after=after, integration=SLACK
+    )
     return slack_status(session, viewer=viewer)
-
-
-def _snapshot(row: TenantIntegration) -> dict:
-    return {
-        "url": slack.mask(row.secret),
-        "enabled": row.enabled,
-        "config": dict(row.config or {}),
-    }

@@ -164,7 +164,7 @@ def save_ghl(session: Session, *, viewer: Viewer, changes: GhlChanges, now: date
         problems["won_stage"] = "a stage from the list (run Test connection to load them)"
     if problems:
         raise ValidationFailed("Some GoHighLevel settings are invalid.", fields=problems)
-    before = _snapshot(row)
+    before = integrations.settings_of(row, secret="token", mask=ghl.mask)
     if token is not None and token != row.secret:
         row.secret = token
         # Another token may see another sub-account: what was learned about this one goes.
@@ -177,27 +177,11 @@ def save_ghl(session: Session, *, viewer: Viewer, changes: GhlChanges, now: date
     row.state = {k: v for k, v in (row.state or {}).items() if k != "paused_until"}
     repository.release_waiting(session, tenant_id=viewer.tenant_id, now=now)
     session.info.pop("ghl_syncing", None)  # writeback.syncing's answer for this session
-    after = _snapshot(row)
-    if after != before:
-        audit.record(
-            session,
-            action="tenant.integration_changed",
-            entity_type="tenant_integration",
-            entity_id=row.id,
-            tenant_id=viewer.tenant_id,
-            actor=viewer,
-            before={k: v for k, v in before.items() if after[k] != v},
-            after={k: v for k, v in after.items() if before[k] != v} | {"integration": GHL},
-        )
+    after = integrations.settings_of(row, secret="token", mask=ghl.mask)
+    integrations.audit_settings_change(
+        session, viewer=viewer, row=row, before=before, after=after, integration=GHL
+    )
     return ghl_status(session, viewer=viewer, now=now)
-
-
-def _snapshot(row: TenantIntegration) -> dict:
-    return {
-        "token": ghl.mask(row.secret),
-        "enabled": row.enabled,
-        "config": dict(row.config or {}),
-    }
 
 
 def start_import(session: Session, *, viewer: Viewer, now: datetime) -> GhlStatus:

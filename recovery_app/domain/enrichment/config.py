@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 from recovery_app.domain.accounts import integrations
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
-from recovery_app.domain.audit import service as audit
 from recovery_app.domain.enrichment import repository
 from recovery_app.errors import ValidationFailed
 from recovery_app.integrations import apollo
@@ -162,7 +161,8 @@ def save_apollo(
         session, tenant_id=viewer.tenant_id, integration=APOLLO, create=True
     )
     assert row is not None
-    before, old_key, was_enabled = _snapshot(row), row.secret, row.enabled
+    before = integrations.settings_of(row, secret="key", mask=apollo.mask)
+    old_key, was_enabled = row.secret, row.enabled
     if key is not None and key != row.secret:
         row.secret = key
     elif changes.remove_key:
@@ -170,27 +170,11 @@ def save_apollo(
     row.enabled = changes.enabled
     row.config = dict(row.config or {}) | {"monthly_budget": budget}
     row.updated_at = now
-    after = _snapshot(row)
+    after = integrations.settings_of(row, secret="key", mask=apollo.mask)
     if row.secret != old_key or (row.enabled and not was_enabled):
         # A new key (or enrichment back on): what waited on the old one gets a fresh try.
         repository.release_waiting(session, tenant_id=viewer.tenant_id, now=now)
-    if after != before:
-        audit.record(
-            session,
-            action="tenant.integration_changed",
-            entity_type="tenant_integration",
-            entity_id=row.id,
-            tenant_id=viewer.tenant_id,
-            actor=viewer,
-            before={k: v for k, v in before.items() if after[k] != v},
-            after={k: v for k, v in after.items() if before[k] != v} | {"integration": APOLLO},
-        )
+    integrations.audit_settings_change(
+        session, viewer=viewer, row=row, before=before, after=after, integration=APOLLO
+    )
     return apollo_status(session, viewer=viewer, now=now)
-
-
-def _snapshot(row: TenantIntegration) -> dict:
-    return {
-        "key": apollo.mask(row.secret),
-        "enabled": row.enabled,
-        "config": dict(row.config or {}),
-    }
