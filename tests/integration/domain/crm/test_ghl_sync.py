@@ -19,6 +19,7 @@ from recovery_app.errors import Conflict
 from recovery_app.integrations import http
 from recovery_app.jobs.registry import JOBS
 from recovery_app.models import (
+    AuditLog,
     Channel,
     Direction,
     GhlWrite,
@@ -523,3 +524,31 @@ def test_leads_gone_silent_in_bulk_get_their_silent_tag(office, fake_ghl) -> Non
     run_sync()
     contact = fake_ghl.contact_by_email("pat@acme.example")
     assert contact is not None and contact["tags"] == ["recovery:silent"]
+
+
+def test_settings_changes_are_audited_masked_and_only_what_moved(office) -> None:
+    def entries() -> list[AuditLog]:
+        with session_scope() as s:
+            return list(
+                s.execute(
+                    select(AuditLog)
+                    .where(AuditLog.action == "tenant.integration_changed")
+                    .order_by(AuditLog.id)
+                ).scalars()
+            )
+
+    already = len(entries())  # the fixture's first save
+    with session_scope() as s:
+        save_ghl(s, viewer=manager(office), changes=GhlChanges(token=TOKEN, enabled=True), now=NOW)
+    assert len(entries()) == already  # nothing changed: nothing audited
+    with session_scope() as s:
+        save_ghl(
+            s,
+            viewer=manager(office),
+            changes=GhlChanges(token="pit-rotated", enabled=True),
+            now=NOW,
+        )
+    entry = entries()[-1]
+    assert entry.before == {"token": "…oken"}
+    assert entry.after == {"token": "…ated", "integration": "ghl"}
+    assert TOKEN not in str(entry.before) + str(entry.after)
