@@ -7,14 +7,13 @@
 #
 #   docker build -t recovery-app .
 #
-# PORT is baked into the pages' websocket address (browsers on https drop it), so it is a
-# build argument; run the container on the port it was built for.
+# PORT is where the server listens (the pages name no address: one build serves any host,
+# port and scheme); `-e PORT=...` at run time moves it too.
 ARG PORT=3000
 
 FROM node:22-bookworm-slim AS node
 
 FROM python:3.11-slim-bookworm AS builder
-ARG PORT
 # make runs the Makefile; node and npm only fetch bun from the npm registry (the Makefile's way:
 # Reflex's own bun installer downloads from the internet at large).
 RUN apt-get update \
@@ -29,7 +28,7 @@ COPY Makefile pyproject.toml requirements.lock README.md ./
 COPY recovery_app/__init__.py recovery_app/
 RUN make install
 COPY . .
-RUN make build PORT=${PORT}
+RUN make build
 
 FROM python:3.11-slim-bookworm
 ARG PORT

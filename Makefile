@@ -51,20 +51,25 @@ install: $(VENV)/.installed $(BUN)
 
 install-test: install $(VENV)/.installed-test
 
+# The dev server's ports (the pages, and the backend they call): `make run FRONTEND_PORT=3100`.
+FRONTEND_PORT ?= 3000
+BACKEND_PORT ?= 8000
+
 run: install
 	$(BIN)/recovery migrate
 	$(BIN)/recovery seed-demo --if-empty
-	$(BIN)/reflex run --frontend-port 3000 --backend-port 8000
+	$(BIN)/reflex run --frontend-port $(FRONTEND_PORT) --backend-port $(BACKEND_PORT)
 
 # The production front end, exported once: full-stack `reflex run --env prod` would recompile
-# and rebuild it at every start. The stamp names the port (the websocket URL in the pages
-# carries it; browsers on https drop it) and a hash of the sources' content: Reflex rewrites
-# reflex.lock/ on every run with the same content, so modification times cannot tell.
+# and rebuild it at every start. The pages name no address: they reach the backend on the
+# origin they were loaded from (recovery_app/same_origin.py), so one build serves any host,
+# port and scheme. The stamp is a hash of the sources' content: Reflex rewrites reflex.lock/
+# on every run with the same content, so modification times cannot tell.
 FRONTEND_SOURCES := rxconfig.py $(shell find recovery_app assets reflex.lock -type f -not -path '*/__pycache__/*' | LC_ALL=C sort)
-FRONTEND := .web/build/client/.built-for-port-$(PORT)-$(shell cat $(FRONTEND_SOURCES) | sha256sum | cut -c1-16)
+FRONTEND := .web/build/client/.built-$(shell cat $(FRONTEND_SOURCES) | sha256sum | cut -c1-16)
 
 $(FRONTEND): $(VENV)/.installed $(BUN)
-	REFLEX_API_URL=http://localhost:$(PORT) $(BIN)/reflex export --frontend-only --no-zip
+	$(BIN)/reflex export --frontend-only --no-zip
 	touch $@
 
 build: $(FRONTEND)

@@ -13,8 +13,9 @@ from reflex.utils.exec import get_compile_context
 
 from recovery_app import routes
 from recovery_app.api.app import create_api
-from recovery_app.api.hardening import edge
+from recovery_app.api.hardening import edge, websocket_origin_check
 from recovery_app.components.layout import PAGES
+from recovery_app.components.notices import notice_toaster
 from recovery_app.errors import ConfigurationError, RecoveryError
 from recovery_app.frontend import mount_prebuilt_frontend
 from recovery_app.jobs.scheduler import embedded_scheduler
@@ -39,6 +40,7 @@ from recovery_app.pages import (  # noqa: F401
     triggers,
 )
 from recovery_app.settings import get_settings, is_production
+from recovery_app.states.notices import notice
 from recovery_app.states.session import PageForbidden, SignInRequired
 
 
@@ -48,12 +50,19 @@ def _backend_exception_handler(exception: Exception):
         return rx.redirect(exception.login_url)
     if isinstance(exception, PageForbidden):
         return [
-            rx.toast.error(exception.message, id="recovery-error"),
+            notice.error(exception.message, key="recovery-error"),
             rx.redirect(exception.redirect_to),
         ]
     if isinstance(exception, RecoveryError):
-        return rx.toast.error(exception.message, id="recovery-error")
-    return rx.app.default_backend_exception_handler(exception)
+        return notice.error(exception.message, key="recovery-error")
+    # Reflex's own handler logs the traceback; its toast would need eval (states/notices.py).
+    rx.app.default_backend_exception_handler(exception)
+    detail = "" if is_production() else f" ({type(exception).__name__}: {exception})"
+    return notice.error(
+        f"Something went wrong on our side{detail}. Try again; if it keeps happening, "
+        "tell your administrator.",
+        key="backend-error",
+    )
 
 
 def index() -> rx.Component:
@@ -67,6 +76,17 @@ async def metrics_process() -> AsyncIterator[None]:
         yield
     finally:
         metrics_dir.mark_dead()
+
+
+@contextlib.asynccontextmanager
+async def same_origin_websockets() -> AsyncIterator[None]:
+    """Reflex lifespan task: python-socketio checks each websocket handshake's Origin against a
+    fixed list (rx.Config.cors_allowed_origins), which cannot say "the address this request
+    came to". Its engine takes a callable too: ours accepts a page on the server's own origin,
+    whatever host, port or proxy users reach it through (api/hardening.is_own_origin)."""
+    if app.sio is not None:
+        app.sio.eio.cors_allowed_origins = websocket_origin_check
+    yield
 
 
 configure_logging()
@@ -86,11 +106,17 @@ app = rx.App(
     # security headers, body limits.
     api_transformer=[mount_prebuilt_frontend, create_api(), edge],
     stylesheets=["/contrast.css"],
+    # Before the app's scripts: a new sign-in starts the tab on a new state (see the file).
+    head_components=[rx.el.script(src="/tab_session.js")],
+    # Server-sent toasts without eval (states/notices.py), in the app root so a toast sent
+    # just before a redirect still shows on the next page.
+    extra_app_wraps={(3, "Notices"): lambda stateful: notice_toaster() if stateful else None},
     backend_exception_handler=_backend_exception_handler,
 )
 app.register_lifespan_task(embedded_scheduler)
 app.register_lifespan_task(embedded_dispatcher)
 app.register_lifespan_task(metrics_process)
+app.register_lifespan_task(same_origin_websockets)
 for page in PAGES:
     app.add_page(page.component, route=page.route, title=page.title, on_load=page.on_load)
 # Until the dashboard exists, the front door is the Leads page.

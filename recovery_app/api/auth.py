@@ -6,25 +6,30 @@ event, while page JavaScript never sees the token. Each post must come from one 
 pages (Origin check), so another site cannot sign a visitor in or out.
 """
 
+import os
+import secrets
 from datetime import UTC, datetime
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from recovery_app import routes
 from recovery_app.api.deps import client_ip
+from recovery_app.api.hardening import is_own_origin
 from recovery_app.db import session_scope
 from recovery_app.demo.sandbox import start_demo
 from recovery_app.domain.accounts import auth
 from recovery_app.errors import Forbidden, RateLimited, ValidationFailed
 from recovery_app.routes import safe_next
-from recovery_app.settings import get_settings, is_production
+from recovery_app.settings import get_settings
 
 router = APIRouter(prefix="/auth", include_in_schema=False)
 
 COOKIE_MAX_AGE = 30 * 24 * 3600  # the server's idle expiry decides; the cookie just persists
+# Read by assets/tab_session.js (the name is written there too).
+SIGNIN_COOKIE = "recovery_signin"
 
 
 def _origin_of(url: str) -> str:
@@ -33,16 +38,26 @@ def _origin_of(url: str) -> str:
 
 
 def page_origin(request: Request) -> str | None:
-    """The origin of the page that posted, if it is one of ours; None otherwise."""
+    """The origin of the page that posted, if it is one of ours (`is_own_origin`); None
+    otherwise. The answer redirects back to that origin, whichever address it was."""
     origin = request.headers.get("origin") or _origin_of(request.headers.get("referer", ""))
-    if not origin or origin == "null":
-        return None
-    if origin == _origin_of(get_settings().app_base_url):
-        return origin
-    # In development the pages (:3000) and this backend (:8000) share a host, not a port.
-    if not is_production() and urlsplit(origin).hostname == request.url.hostname:
-        return origin
-    return None
+    own = is_own_origin(
+        origin,
+        host=request.headers.get("host"),
+        forwarded_host=request.headers.get("x-forwarded-host"),
+        frontend_port=os.environ.get("REFLEX_FRONTEND_PORT"),
+    )
+    return origin if own else None
+
+
+def _next_of_referer(request: Request) -> str:
+    """The sign-in page's own `?next=` (the browser sends the page's address as Referer): the
+    form's hidden field is filled from it over the websocket, and a quick submit can beat
+    that."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.path.rstrip("/") != routes.LOGIN:
+        return ""
+    return parse_qs(referer.query).get("next", [""])[0]
 
 
 def _to_login(origin: str, error: str, next_path: str = "", **extra: object) -> RedirectResponse:
@@ -64,6 +79,23 @@ def _with_session(response: RedirectResponse, token: str, origin: str) -> Redire
         samesite="lax",
         secure=origin.startswith("https://"),
     )
+    return _new_signin(response, origin)
+
+
+def _new_signin(response: RedirectResponse, origin: str) -> RedirectResponse:
+    """Every sign-in and sign-out gives the browser a new SIGNIN_COOKIE, which page script
+    may read (it is no secret: a random value, not the session): each tab that loads a page
+    afterwards starts on a new Reflex state (assets/tab_session.js), so the next person in
+    that tab is never sent what the previous one's pages held."""
+    response.set_cookie(
+        SIGNIN_COOKIE,
+        secrets.token_urlsafe(12),
+        max_age=COOKIE_MAX_AGE,
+        path="/",
+        httponly=False,
+        samesite="lax",
+        secure=origin.startswith("https://"),
+    )
     return response
 
 
@@ -81,7 +113,7 @@ def login(
     origin = page_origin(request)
     if origin is None:
         return _foreign_origin()
-    next_path = safe_next(next)
+    next_path = safe_next(next or _next_of_referer(request))
     try:
         with session_scope() as session:
             outcome = auth.sign_in(
@@ -115,7 +147,7 @@ def logout(request: Request) -> RedirectResponse:
         )
     response = _to_login(origin, "signed_out")
     response.delete_cookie(auth.SESSION_COOKIE, path="/")
-    return response
+    return _new_signin(response, origin)
 
 
 @router.post("/demo")

@@ -6,6 +6,7 @@ port, pages served as static files by the same Granian workers - the pages get t
 """
 
 import functools
+import os
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
@@ -56,12 +57,57 @@ def origin_of(url: str) -> str:
 
 
 def allowed_origins(settings: Settings, frontend_port: str | None = None) -> list[str]:
-    """Who may call the API from a browser and open the websocket: APP_BASE_URL's origin. In
-    development the pages come from the dev server's own port, on localhost."""
+    """Cross-origin callers of Reflex's own HTTP routes (CORS): APP_BASE_URL's origin; in
+    development also the dev server's port on localhost and 127.0.0.1. Same-origin pages (all
+    of production) need no CORS; in development the pages' CSV upload goes to the backend's
+    port, so open them at one of these addresses (or set APP_BASE_URL to the one you use)."""
     origins = [origin_of(settings.app_base_url)]
     if not is_production() and frontend_port:
         origins += [f"http://localhost:{frontend_port}", f"http://127.0.0.1:{frontend_port}"]
     return list(dict.fromkeys(origins))
+
+
+def is_own_origin(
+    origin: str | None,
+    *,
+    host: str | None,
+    forwarded_host: str | None = None,
+    settings: Settings | None = None,
+    frontend_port: str | None = None,
+) -> bool:
+    """Did a page of ours send this (a form post, the websocket handshake)? Browsers set
+    Origin themselves, so a page elsewhere cannot claim ours. Ours: APP_BASE_URL's origin, or
+    the very host (and port) the request was sent to - whatever address users open the
+    server at, directly or through a proxy that passes Host or X-Forwarded-Host on. In
+    development the pages come from the dev server's port on the same host name."""
+    if not origin or origin == "null":
+        return False
+    settings = settings or get_settings()
+    if origin == origin_of(settings.app_base_url):
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    hosts = {h.split(",")[0].strip().lower() for h in (host, forwarded_host) if h}
+    if parts.netloc.lower() in hosts:
+        return True
+    if is_production() or not frontend_port or not host:
+        return False
+    try:
+        return parts.port == int(frontend_port) and parts.hostname == urlsplit(f"//{host}").hostname
+    except ValueError:  # a port that is not a number
+        return False
+
+
+def websocket_origin_check(origin: str | None, environ: dict) -> bool:
+    """python-engineio's `cors_allowed_origins` callable: the websocket handshake's Origin
+    must be one of ours (`is_own_origin`), as a form post's must."""
+    return is_own_origin(
+        origin,
+        host=environ.get("HTTP_HOST"),
+        forwarded_host=environ.get("HTTP_X_FORWARDED_HOST"),
+        frontend_port=os.environ.get("REFLEX_FRONTEND_PORT"),
+    )
 
 
 def security_headers(settings: Settings, path: str) -> list[tuple[bytes, bytes]]:
@@ -87,8 +133,20 @@ def _headers_for(app_base_url: str, *, docs: bool) -> list[tuple[bytes, bytes]]:
     return [(k.encode(), v.encode()) for k, v in headers.items()]
 
 
+def relative_location(location: str, host: str) -> str:
+    """A redirect to this same server says only the path. Starlette builds its own redirects
+    (`/login` -> `/login/` for an exported page) from the address the request reached this
+    process at: behind a TLS proxy that is `http://`, and the browser followed it off https.
+    A path keeps the browser on whatever scheme, host and port it is using."""
+    for prefix in (f"http://{host}", f"https://{host}") if host else ():
+        if location == prefix or location.startswith(prefix + "/"):
+            return location[len(prefix) :] or "/"
+    return location
+
+
 class SecurityHeaders:
-    """Adds the headers to every HTTP response that does not set its own."""
+    """Adds the headers to every HTTP response that does not set its own, and makes
+    redirects to this server relative (`relative_location`)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -98,10 +156,16 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = security_headers(get_settings(), scope.get("path", ""))
+        host = Headers(scope=scope).get("host", "")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
+                headers = [
+                    (k, relative_location(v.decode("latin-1"), host).encode("latin-1"))
+                    if k.lower() == b"location"
+                    else (k, v)
+                    for k, v in message.get("headers", [])
+                ]
                 present = {k.lower() for k, _ in headers}
                 headers += [(k, v) for k, v in extra if k not in present]
                 message = {**message, "headers": headers}

@@ -1,8 +1,10 @@
 """Addresses of backend routes as the browser sees them.
 
-In development the pages come from :3000 and the backend from :8000; in production both share
-one origin. Reflex's own `getBackendURL` maps the configured backend address onto the host the
-page was loaded from, so forms posting to the backend work in both (and behind a proxy).
+In development the pages come from :3000 and the backend from :8000, and Reflex's own
+`getBackendURL` maps the backend's address onto the host the page was loaded from. In
+production both share one origin (recovery_app/same_origin.py), so a form's action is a bare
+path: prerendering writes the action into the exported HTML, and a path is right at every
+address the build is served at.
 """
 
 from reflex.utils.imports import ImportVar
@@ -13,7 +15,7 @@ from reflex_components_core.el.elements.base import BaseHTML
 from recovery_app.routes import API_PREFIX
 
 _backend_origin = Var(
-    _js_expr="getBackendURL(env.PING).origin",
+    _js_expr='(env.SAME_ORIGIN ? "" : getBackendURL(env.PING).origin)',
     _var_data=VarData(
         imports={
             "$/utils/state": "getBackendURL",

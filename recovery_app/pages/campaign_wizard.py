@@ -4,6 +4,7 @@ Every stage is checked before "Next" and the draft is saved as the manager moves
 import reflex as rx
 
 from recovery_app import routes
+from recovery_app.components.callouts import problems_callout
 from recovery_app.components.campaign_steps import messages_stage, steps_stage
 from recovery_app.components.campaign_timing import review_stage, timing_stage
 from recovery_app.components.layout import page
@@ -101,14 +102,17 @@ def launch_button() -> rx.Component:
         ),
         rx.alert_dialog.content(
             rx.alert_dialog.title("Launch this campaign?"),
+            # The description is a <p> itself: text only inside it, no <p> of its own.
             rx.alert_dialog.description(
                 rx.cond(
                     S.start_mode == "now",
-                    rx.text(
+                    rx.fragment(
                         S.enroll_count.to_string(),
                         " leads are enrolled now and the first step goes out in its window.",
                     ),
-                    rx.text("It starts ", S.start_date, " ", S.start_time, " (", S.timezone, ")."),
+                    rx.fragment(
+                        "It starts ", S.start_date, " ", S.start_time, " (", S.timezone, ")."
+                    ),
                 ),
             ),
             rx.cond(
@@ -394,12 +398,7 @@ def campaign_wizard_page() -> rx.Component:
         rx.heading(S.stage_title, size="4", id="wizard-stage-title"),
         rx.cond(
             S.general_errors.length() > 0,
-            rx.callout(
-                rx.vstack(rx.foreach(S.general_errors, rx.text), spacing="1"),
-                icon="triangle-alert",
-                color_scheme="red",
-                id="wizard-errors",
-            ),
+            problems_callout(S.general_errors, id="wizard-errors"),
         ),
         rx.match(
             S.stage,

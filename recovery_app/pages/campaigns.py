@@ -188,11 +188,12 @@ def archive_dialog() -> rx.Component:
     return rx.alert_dialog.root(
         rx.alert_dialog.content(
             rx.alert_dialog.title(rx.cond(S.archive_deletes, "Delete draft", "Archive campaign")),
+            # The description is a <p> itself: text only inside it, no <p> of its own.
             rx.alert_dialog.description(
                 rx.cond(
                     S.archive_deletes,
-                    rx.text("“", S.archive_name, "” never ran: it is deleted for good."),
-                    rx.text(
+                    rx.fragment("“", S.archive_name, "” never ran: it is deleted for good."),
+                    rx.fragment(
                         "“",
                         S.archive_name,
                         "” stops: its enrollments end and queued messages are dropped. Its "

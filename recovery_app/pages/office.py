@@ -4,6 +4,7 @@ outbound integrations (Slack alerts, Apollo enrichment, GoHighLevel sync)."""
 import reflex as rx
 
 from recovery_app import routes
+from recovery_app.components.callouts import problems_callout
 from recovery_app.components.layout import page
 from recovery_app.domain.accounts.office import DAYS
 from recovery_app.models import Temperature
@@ -155,12 +156,7 @@ def profile_form() -> rx.Component:
             ),
             rx.cond(
                 S.problem_list.length() > 0,
-                rx.callout(
-                    rx.vstack(rx.foreach(S.problem_list, rx.text), spacing="1"),
-                    icon="triangle-alert",
-                    color_scheme="red",
-                    id="office-problems",
-                ),
+                problems_callout(S.problem_list, id="office-problems"),
             ),
             rx.button("Save", type="submit", loading=S.saving, id="office-save"),
             spacing="4",

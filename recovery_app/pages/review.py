@@ -5,21 +5,12 @@ import reflex as rx
 
 from recovery_app import routes
 from recovery_app.components.layout import page
+from recovery_app.components.shortcuts import KeyboardShortcuts
 from recovery_app.states.review import ALL, ContextMessage, DraftRow, ReviewState
 
-# Plain DOM: the shortcuts click the page's own buttons, so they do exactly what a click does.
-SHORTCUTS = """
-if (!window.__approvalKeys) {
-  window.__approvalKeys = true;
-  document.addEventListener('keydown', (event) => {
-    const tag = (event.target.tagName || '').toLowerCase();
-    if (tag === 'input' || tag === 'textarea' || event.metaKey || event.ctrlKey || event.altKey) return;
-    const id = {j: 'next-draft', k: 'prev-draft', a: 'approve-draft', r: 'reject-draft'}[event.key];
-    const button = id && document.getElementById(id);
-    if (button) { event.preventDefault(); button.click(); }
-  });
-}
-"""
+
+class ApprovalKeys(KeyboardShortcuts):
+    keys = {"j": "next-draft", "k": "prev-draft", "a": "approve-draft", "r": "reject-draft"}
 
 
 def _row(row: DraftRow) -> rx.Component:
@@ -139,7 +130,7 @@ def _editor() -> rx.Component:
 @page(route=routes.APPROVALS, title="Approvals", on_load=ReviewState.load)
 def approvals_page() -> rx.Component:
     return rx.vstack(
-        rx.script(SHORTCUTS),
+        ApprovalKeys.create(),
         rx.hstack(
             rx.heading("Approvals", size="6"),
             rx.spacer(),

@@ -5,8 +5,10 @@ and /roi/report is the same report on one printable page."""
 from collections.abc import Callable
 
 import reflex as rx
+from reflex.vars.base import Var
 
 from recovery_app import routes
+from recovery_app.components.address import AddressSync
 from recovery_app.components.figures import figure_card
 from recovery_app.components.layout import page, public_page
 from recovery_app.states.roi import MODELS_SHOWN, PRESETS, CostRow, Row, SourceCost
@@ -277,9 +279,14 @@ def _body() -> rx.Component:
     )
 
 
+class RoiAddress(AddressSync):
+    address = S.address
+
+
 @page(route=routes.ROI, title="ROI", on_load=S.load)
 def roi_page() -> rx.Component:
     return rx.vstack(
+        RoiAddress.create(),
         rx.hstack(rx.heading("ROI", size="6"), rx.cond(S.loading, rx.spinner()), align="center"),
         _range_bar(),
         _body(),
@@ -323,7 +330,8 @@ def roi_report_page() -> rx.Component:
                         rx.button(
                             rx.icon("printer", size=14),
                             "Print",
-                            on_click=rx.call_script("window.print()"),
+                            # A compiled function, not code for eval (which the CSP forbids).
+                            on_click=rx.call_function(Var(_js_expr="() => window.print()")),
                             class_name="no-print",
                             id="print",
                         ),

@@ -9,6 +9,7 @@ from recovery_app.domain.accounts import api_keys, team
 from recovery_app.models import Role
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
+from recovery_app.states.notices import notice
 from recovery_app.states.session import Choice, SessionState
 
 
@@ -88,4 +89,4 @@ class ApiKeysState(SessionState):
             lambda s: api_keys.revoke_api_key(s, viewer=viewer, key_id=int(key_id), now=now)
         )
         await self._reload()
-        return rx.toast.success("Key revoked; requests with it now get 401.")
+        return notice.success("Key revoked; requests with it now get 401.")

@@ -42,6 +42,7 @@ from recovery_app.states.campaign_views import (
 )
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import display_source
+from recovery_app.states.notices import notice
 from recovery_app.states.session import Choice, SessionState
 
 
@@ -217,7 +218,7 @@ class CampaignWizardState(SessionState):
             draft, options, library, timezone = await in_session(read)
         except (NotFound, Conflict) as exc:
             # Another office's campaign, or one that already ran: back to the list, saying why.
-            return [rx.toast.error(exc.message), rx.redirect(routes.CAMPAIGNS)]
+            return [notice.error(exc.message), rx.redirect(routes.CAMPAIGNS)]
         self.source_choices = [Choice(value=x, label=display_source(x)) for x in options.sources]
         self.agent_choices = [Choice(value=str(a.id), label=a.name) for a in options.agents]
         self._library = library
@@ -454,14 +455,14 @@ class CampaignWizardState(SessionState):
             if "ANTHROPIC_API_KEY" in why:
                 why = "AI drafting is off (no ANTHROPIC_API_KEY is set)"
             self.notes = self.notes | {str(key): f"Template kept: {why}."}
-            yield rx.toast.warning(f"Template kept: {why}.")
+            yield notice.warning(f"Template kept: {why}.")
             return
         row = dict(self.steps[position]) | {"body": result.body, "template_id": NONE}
         if self.steps[position]["channel"] == Channel.EMAIL:
             row["subject"] = result.subject or row["subject"]
         self._replace(position, row)
         self.notes = self.notes | {str(key): "Written by AI for this audience; edit as you like."}
-        yield rx.toast.success("AI draft ready: read it before you go on.")
+        yield notice.success("AI draft ready: read it before you go on.")
 
     # -------------------------------------------------------------------- 4. timing
     @rx.event
@@ -537,7 +538,7 @@ class CampaignWizardState(SessionState):
         first_save = self.draft_id == 0
         if target > self.stage:
             if not await self._save(viewer, target - 1):
-                yield rx.toast.error(problem_text(self.errors))
+                yield notice.error(problem_text(self.errors))
                 return
         elif self.name.strip() and not await self._save(viewer, self.stage):
             # Going back never nags: what does not check out yet stays on the page unsaved.
@@ -579,9 +580,9 @@ class CampaignWizardState(SessionState):
     async def save_and_exit(self):
         viewer = await self._manager_viewer("the campaign wizard")
         if not await self._save(viewer, self.stage if self.stage < 4 else 3):
-            yield rx.toast.error(problem_text(self.errors))
+            yield notice.error(problem_text(self.errors))
             return
-        yield rx.toast.success(f'Draft "{self.name.strip()}" saved.')
+        yield notice.success(f'Draft "{self.name.strip()}" saved.')
         yield rx.redirect(routes.CAMPAIGNS)
 
     async def _review(self, viewer: Viewer) -> None:
@@ -623,14 +624,14 @@ class CampaignWizardState(SessionState):
             )
         except ValidationFailed as exc:
             self.errors = dict(exc.fields)
-            yield rx.toast.error(exc.message)
+            yield notice.error(exc.message)
             return
         finally:
             self.launching = False
         if campaign.starts_at is not None and campaign.starts_at > now:
-            yield rx.toast.success(f'"{campaign.name}" is scheduled.')
+            yield notice.success(f'"{campaign.name}" is scheduled.')
         else:
-            yield rx.toast.success(
+            yield notice.success(
                 f'"{campaign.name}" launched: {enrolled:,} lead{"s" if enrolled != 1 else ""} '
                 "enrolled."
             )

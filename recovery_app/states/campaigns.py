@@ -16,6 +16,7 @@ from recovery_app.domain.campaigns.performance import CampaignPerformance
 from recovery_app.models import Campaign, CampaignStatus
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
+from recovery_app.states.notices import notice
 from recovery_app.states.session import SessionState
 
 GOALS = {"reply": "Get a reply", "appointment": "Book an appointment", "conversion": "Close"}
@@ -131,7 +132,7 @@ class CampaignsState(SessionState):
         finally:
             self.busy_id = 0
         await self._fetch()
-        yield rx.toast.success(done)
+        yield notice.success(done)
 
     @rx.event
     async def pause(self, campaign_id: int):
@@ -166,7 +167,7 @@ class CampaignsState(SessionState):
             )
         finally:
             self.busy_id = 0
-        yield rx.toast.success(f'"{copy.name}" is a new draft.')
+        yield notice.success(f'"{copy.name}" is a new draft.')
         yield rx.redirect(routes.campaign(int(copy.id)))  # type: ignore[arg-type]
 
     @rx.event

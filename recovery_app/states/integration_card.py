@@ -16,6 +16,7 @@ from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.errors import ValidationFailed
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
+from recovery_app.states.notices import notice
 
 
 class CardRow(TypedDict):
@@ -109,14 +110,14 @@ class IntegrationCardState(rx.State, mixin=True):
             status = await in_session(lambda s: self._spec().save(s, viewer, changes, now))
         except ValidationFailed as exc:
             self.problems = dict(exc.fields)
-            yield rx.toast.error(exc.message)
+            yield notice.error(exc.message)
             return
         finally:
             self.saving = False
         self._spec().show(self, status, now)
         self.problems = {}
         self.form_key += 1
-        yield rx.toast.success(f"{self._spec().name} settings saved.")
+        yield notice.success(f"{self._spec().name} settings saved.")
 
     @rx.event
     async def test(self):

@@ -25,6 +25,7 @@ from recovery_app.states.formatting import (
     elapsed,
     relative_time,
 )
+from recovery_app.states.notices import notice
 from recovery_app.states.session import Choice, SessionState
 
 
@@ -308,7 +309,7 @@ class LeadDetailState(SessionState):
         await in_session(
             lambda s: conversation.add_note(s, viewer=viewer, lead_id=lead_id, text=text, now=now)
         )
-        return [LeadDetailState.load, rx.toast.success("Note saved.")]
+        return [LeadDetailState.load, notice.success("Note saved.")]
 
     @rx.event
     async def log_call(self, form: dict):
@@ -327,7 +328,7 @@ class LeadDetailState(SessionState):
                 now=now,
             )
         )
-        return [LeadDetailState.load, rx.toast.success("Call logged.")]
+        return [LeadDetailState.load, notice.success("Call logged.")]
 
     @rx.event
     async def record_deal(self, form: dict):
@@ -337,7 +338,7 @@ class LeadDetailState(SessionState):
         try:
             cents = round(float(raw) * 100)
         except (ValueError, OverflowError):
-            return rx.toast.error("Enter the deal's value in dollars.")
+            return notice.error("Enter the deal's value in dollars.")
         day = str(form.get("closed_on", "")).strip()
         closed_at = now
         if day:
@@ -345,20 +346,20 @@ class LeadDetailState(SessionState):
                 # Noon on that day in UTC: the day as typed, whatever the browser's zone.
                 closed_at = min(now, datetime.fromisoformat(day).replace(hour=12, tzinfo=UTC))
             except ValueError:
-                return rx.toast.error("Pick the day the deal closed.")
+                return notice.error("Pick the day the deal closed.")
         await in_session(
             lambda s: conversions.record_conversion(
                 s, viewer=viewer, lead_id=lead_id, value_cents=cents, closed_at=closed_at, now=now
             )
         )
-        return [LeadDetailState.load, rx.toast.success(f"Converted: ${cents / 100:,.2f}.")]
+        return [LeadDetailState.load, notice.success(f"Converted: ${cents / 100:,.2f}.")]
 
     @rx.event
     async def claim(self):
         """An agent takes this unassigned lead (offered to them, or from the pool)."""
         viewer, lead_id, now = await self._viewer(), self._lead_id(), datetime.now(UTC)
         await in_session(lambda s: routing.claim(s, viewer=viewer, lead_id=lead_id, now=now))
-        return [LeadDetailState.load, rx.toast.success("The lead is yours.")]
+        return [LeadDetailState.load, notice.success("The lead is yours.")]
 
     @rx.event
     async def send_recovery(self):
@@ -368,7 +369,7 @@ class LeadDetailState(SessionState):
             lambda s: recovery.trigger(s, viewer=viewer, lead_id=lead_id, now=now)
         )
         note = f" It waits: {result.hold_reason}" if result.hold_reason else ""
-        return [LeadDetailState.load, rx.toast.success(f"Recovery {result.channel} queued.{note}")]
+        return [LeadDetailState.load, notice.success(f"Recovery {result.channel} queued.{note}")]
 
     @rx.event
     async def enroll_in(self, campaign_id: str):
@@ -380,7 +381,7 @@ class LeadDetailState(SessionState):
                 s, viewer=viewer, lead_id=lead_id, campaign_id=chosen, now=now
             )
         )
-        return [LeadDetailState.load, rx.toast.success("Enrolled.")]
+        return [LeadDetailState.load, notice.success("Enrolled.")]
 
     @rx.event
     async def export_data(self):
@@ -397,7 +398,7 @@ class LeadDetailState(SessionState):
         lead_id, now = self._lead_id(), datetime.now(UTC)
         await in_session(lambda s: privacy.erase_lead(s, viewer=viewer, lead_id=lead_id, now=now))
         return [
-            rx.toast.success("Lead erased; its phone and email are suppressed."),
+            notice.success("Lead erased; its phone and email are suppressed."),
             rx.redirect(routes.LEADS),
         ]
 

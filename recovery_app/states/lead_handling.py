@@ -15,6 +15,7 @@ from recovery_app.errors import ValidationFailed
 from recovery_app.messaging.segments import sms_segments
 from recovery_app.models import Channel
 from recovery_app.states.db import in_session
+from recovery_app.states.notices import notice
 from recovery_app.states.session import SessionState
 
 ALL_SOURCES = "all"
@@ -174,12 +175,12 @@ class LeadHandlingState(SessionState):
                 errors = dict(exc.fields or {})
         self.routing_errors = errors
         if errors:
-            return rx.toast.error("Check the highlighted settings.")
+            return notice.error("Check the highlighted settings.")
         self.claim_window_minutes = str(changes.claim_window_minutes)
         self.escalate_after_hours = str(changes.escalate_after_hours)
         self.notify_agents_sms = changes.notify_agents_sms
         self.notify_agents_email = changes.notify_agents_email
-        return rx.toast.success("Lead routing saved.")
+        return notice.success("Lead routing saved.")
 
     # ------------------------------------------------------------ first response
     @rx.event
@@ -235,9 +236,9 @@ class LeadHandlingState(SessionState):
             )
         except ValidationFailed as exc:
             self.template_errors = dict(exc.fields or {})
-            return rx.toast.error(exc.message)
+            return notice.error(exc.message)
         await self._load_template(viewer)
-        return rx.toast.success("First-response template saved.")
+        return notice.success("First-response template saved.")
 
     @rx.event
     async def reset_template(self):
@@ -250,7 +251,7 @@ class LeadHandlingState(SessionState):
             )
         )
         await self._load_template(viewer)
-        return rx.toast.success("Back to the inherited template.")
+        return notice.success("Back to the inherited template.")
 
     # ------------------------------------------------------------------ weights
     @rx.event
@@ -269,7 +270,7 @@ class LeadHandlingState(SessionState):
             self.weight_errors = {
                 k.removeprefix("w_").removeprefix("q_"): v for k, v in errors.items()
             }
-            return rx.toast.error("Check the highlighted weights.")
+            return notice.error("Check the highlighted weights.")
         return await self._store_weights(viewer, weights, quality, now)
 
     @rx.event
@@ -290,7 +291,7 @@ class LeadHandlingState(SessionState):
             self.weight_errors = {
                 k.removeprefix("source_quality."): v for k, v in (exc.fields or {}).items()
             }
-            return rx.toast.error(exc.message)
+            return notice.error(exc.message)
         self._show_weights(current)
         what = "Default weights restored" if weights is None else "Weights saved"
-        return rx.toast.success(f"{what}; {changed} open lead scores changed.")
+        return notice.success(f"{what}; {changed} open lead scores changed.")

@@ -9,6 +9,7 @@ from recovery_app.domain.crm import writeback
 from recovery_app.errors import Conflict, NotFound
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
+from recovery_app.states.notices import notice
 from recovery_app.states.session import SessionState
 
 STATUS_WORDS = {
@@ -71,9 +72,9 @@ class LeadSyncState(SessionState):
                 lambda s: writeback.resync(s, viewer=viewer, lead_id=lead_id, now=datetime.now(UTC))
             )
         except Conflict as exc:  # sync off, or nothing to know the lead by
-            yield rx.toast.error(exc.message)
+            yield notice.error(exc.message)
             return
         finally:
             self.resyncing = False
-        yield rx.toast.success(f"{queued} writes queued for GoHighLevel (the ghl_sync job).")
+        yield notice.success(f"{queued} writes queued for GoHighLevel (the ghl_sync job).")
         yield LeadSyncState.load

@@ -17,6 +17,7 @@ from recovery_app.errors import ValidationFailed
 from recovery_app.models import LeadStatus, Temperature
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import display_phone, display_source, relative_time
+from recovery_app.states.notices import notice
 from recovery_app.states.session import Choice, SessionState
 
 ALL = "all"  # Radix selects cannot hold "", so "all" means "no filter"
@@ -241,7 +242,7 @@ class LeadsState(SessionState):
         viewer, now = await self._viewer(), datetime.now(UTC)
         await in_session(lambda s: routing.claim(s, viewer=viewer, lead_id=lead_id, now=now))
         await self._fetch()
-        return rx.toast.success("The lead is yours.")
+        return notice.success("The lead is yours.")
 
     @rx.event
     async def import_leads(self, files: list[rx.UploadFile]):

@@ -13,6 +13,7 @@ from recovery_app.domain.accounts import repository as accounts
 from recovery_app.errors import ValidationFailed
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
+from recovery_app.states.notices import notice
 from recovery_app.states.session import SessionState
 
 
@@ -87,12 +88,12 @@ class OfficeState(SessionState):
         except ValidationFailed as exc:
             self.problems = dict(exc.fields)
             self.values = {k: str(v) for k, v in form.items()}
-            yield rx.toast.error(exc.message)
+            yield notice.error(exc.message)
             return
         finally:
             self.saving = False
         self.values, self.problems = office.form_of(profile), {}
-        yield rx.toast.success("Office settings saved.")
+        yield notice.success("Office settings saved.")
 
     @rx.var
     def problem_list(self) -> list[str]:

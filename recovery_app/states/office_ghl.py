@@ -23,6 +23,7 @@ from recovery_app.states.integration_card import (
     last_error,
     last_ok,
 )
+from recovery_app.states.notices import notice
 from recovery_app.states.session import SessionState
 
 WATCH_SECONDS = 2.0
@@ -157,10 +158,10 @@ class OfficeGhlState(IntegrationCardState, SessionState):
         try:
             status = await in_session(lambda s: config.start_import(s, viewer=viewer, now=now))
         except RecoveryError as exc:
-            yield rx.toast.error(exc.message)
+            yield notice.error(exc.message)
             return
         _show(self, status, now)
-        yield rx.toast.success("Import started: the ghl_import job pages through the contacts.")
+        yield notice.success("Import started: the ghl_import job pages through the contacts.")
         yield OfficeGhlState.watch_import
 
     @rx.event(background=True)

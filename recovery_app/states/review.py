@@ -16,6 +16,7 @@ from recovery_app.errors import ValidationFailed
 from recovery_app.models import Lead, Message, pk
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
+from recovery_app.states.notices import notice
 from recovery_app.states.session import Choice, SessionState
 
 ALL = "all"
@@ -159,7 +160,7 @@ class ReviewState(SessionState):
             )
         except ValidationFailed as exc:
             self.error = "; ".join((exc.fields or {}).values()) or exc.message
-            return rx.toast.error("The message cannot go out as written.")
+            return notice.error("The message cannot go out as written.")
         return await self._decided("Approved: it goes out through the outbox.")
 
     @rx.event
@@ -173,7 +174,7 @@ class ReviewState(SessionState):
     @rx.event
     async def approve_all(self):
         if not self.campaign_filter.isdigit():
-            return rx.toast.error("Pick a campaign first.")
+            return notice.error("Pick a campaign first.")
         viewer, now, campaign_id = (
             await self._viewer(),
             datetime.now(UTC),
@@ -183,11 +184,11 @@ class ReviewState(SessionState):
             lambda s: review.approve_all(s, viewer=viewer, campaign_id=campaign_id, now=now)
         )
         await self._reload()
-        return rx.toast.success(f"Approved {count} draft(s).")
+        return notice.success(f"Approved {count} draft(s).")
 
     async def _decided(self, text: str):
         ids = [row["id"] for row in self.rows]
         at = ids.index(self.selected) if self.selected in ids else 0
         following = ids[at + 1] if at + 1 < len(ids) else ""
         await self._reload(keep=following)
-        return rx.toast.success(text)
+        return notice.success(text)

@@ -21,6 +21,7 @@ from recovery_app.domain.leads import service as leads
 from recovery_app.errors import ValidationFailed
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import display_source
+from recovery_app.states.notices import notice
 from recovery_app.states.session import SessionState
 
 PRESETS = {
@@ -256,6 +257,9 @@ class RoiState(SessionState):
     end: str = ""
     model: str = "last_touch"
     preset: str = "30d"
+    # The view's own address (components.address.AddressSync puts it in the address bar), so
+    # a reload or a shared link opens the same range and model.
+    address: str = ""
     loading: bool = False
     range_error: str = ""
     period_text: str = ""
@@ -403,14 +407,14 @@ class RoiState(SessionState):
             return
         self.preset = key
         await self._reload(await self._manager_viewer("the ROI page"))
-        return rx.call_script(f"window.history.replaceState(null, '', '{self._url()}')")
+        self.address = self._url()
 
     @rx.event
     async def set_range(self, form: dict):
         self.start, self.end = str(form.get("from", "")), str(form.get("to", ""))
         self.preset = ""
         await self._reload(await self._manager_viewer("the ROI page"))
-        return rx.call_script(f"window.history.replaceState(null, '', '{self._url()}')")
+        self.address = self._url()
 
     @rx.event
     async def set_model(self, value: str | list[str]):
@@ -419,7 +423,7 @@ class RoiState(SessionState):
             return
         self.model = model
         await self._reload(await self._manager_viewer("the ROI page"))
-        return rx.call_script(f"window.history.replaceState(null, '', '{self._url()}')")
+        self.address = self._url()
 
     def _url(self) -> str:
         return f"{routes.ROI}?{urlencode(self._query())}"
@@ -474,7 +478,7 @@ class RoiState(SessionState):
             except ValueError:
                 problems[key] = "a dollar amount"
         if problems:
-            yield rx.toast.error("Check the go-live date and the costs: numbers and dates only.")
+            yield notice.error("Check the go-live date and the costs: numbers and dates only.")
             return
         self.settings_saving = True
         yield
@@ -487,4 +491,4 @@ class RoiState(SessionState):
         finally:
             self.settings_saving = False
         await self._reload(viewer)
-        yield rx.toast.success("ROI settings saved.")
+        yield notice.success("ROI settings saved.")

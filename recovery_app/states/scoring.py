@@ -18,6 +18,7 @@ from recovery_app.domain.scoring import insights
 from recovery_app.models import Role
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import display_phone, display_source, relative_time
+from recovery_app.states.notices import notice
 from recovery_app.states.session import SessionState
 
 AXIS_LABELS = {
@@ -267,7 +268,7 @@ class ScoringState(SessionState):
 
             await in_session(assign_to_me)
         await self._reload(viewer)
-        return rx.toast.success("The lead is yours: call now.")
+        return notice.success("The lead is yours: call now.")
 
 
 def _calibration_text(found: dict[str, Any] | None) -> str:

@@ -135,7 +135,9 @@ class SessionState(rx.State):
         try:
             viewer, tenant_name, tenants, people, (unread, waiting) = await in_session(resolve)
         except Unauthenticated as exc:
-            self.signed_in = False
+            # Expired, signed out elsewhere, deactivated: whoever signs in next in this tab
+            # must not be sent what this one's pages held.
+            await self._forget_tab()
             raise SignInRequired(
                 exc.message, reason=exc.reason, next_path=self._current_path()
             ) from None
@@ -152,6 +154,21 @@ class SessionState(rx.State):
         self.waiting_replies = waiting
         self._viewer_cache, self._viewer_checked_at = viewer, time.monotonic()
         return viewer
+
+    async def _forget_tab(self) -> None:
+        """Reset every page state of this tab (this state and all below it) to its defaults,
+        on the server: the next frames carry none of what the previous viewer saw. Sign-in
+        and sign-out start the tab on a new Reflex token anyway (assets/tab_session.js);
+        this covers what happens without a page load - an expired or revoked session, a
+        deactivated user, an admin changing office."""
+        frame = self if type(self) is SessionState else await self.get_state(SessionState)
+        pending = list(SessionState.get_substates())
+        while pending:  # load them all first: Redis keeps each substate apart
+            state_cls = pending.pop()
+            await frame.get_state(state_cls)
+            pending.extend(state_cls.get_substates())
+        frame.reset()
+        self._viewer_cache, self._viewer_checked_at = None, 0.0
 
     async def _recent_viewer(self) -> Viewer:
         """For the timers of open pages: the viewer resolved at most `VIEWER_RECHECK_SECONDS`
@@ -218,7 +235,7 @@ class SessionState(rx.State):
         await in_session(
             lambda s: auth.switch_session_tenant(s, viewer=viewer, tenant_id=int(tenant_id))
         )
-        return rx.call_script("window.location.reload()")
+        return await self._reopen_page()
 
     @rx.event
     async def view_demo_as(self, user_id: str):
@@ -227,4 +244,13 @@ class SessionState(rx.State):
         if not user_id.isdigit():
             return
         await in_session(lambda s: sandbox.switch_demo_user(s, viewer=viewer, user_id=int(user_id)))
-        return rx.call_script("window.location.reload()")
+        return await self._reopen_page()
+
+    async def _reopen_page(self):
+        """After the session changed whose data it shows (another office, another demo
+        person): forget every page state, then open the current page again, which loads it
+        afresh (a navigation, not a reload: nothing is evaluated in the browser)."""
+        path = self.router.url.path or routes.LEADS
+        query = self.router.url.query
+        await self._forget_tab()
+        return rx.redirect(f"{path}?{query}" if query else path)

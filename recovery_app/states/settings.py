@@ -10,6 +10,7 @@ from recovery_app.domain.accounts import service
 from recovery_app.jobs import status as jobs
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
+from recovery_app.states.notices import notice
 from recovery_app.states.session import SessionState
 
 
@@ -72,7 +73,7 @@ class SettingsState(SessionState):
             lambda s: service.set_agent_pool_visible(s, viewer=viewer, visible=visible)
         )
         self.agent_pool_visible = visible
-        return rx.toast.success("Saved.")
+        return notice.success("Saved.")
 
     @rx.event
     async def set_resume_nurture_on_cancel(self, resume: bool):
@@ -81,4 +82,4 @@ class SettingsState(SessionState):
             lambda s: service.set_resume_nurture_on_cancel(s, viewer=viewer, resume=resume)
         )
         self.resume_nurture_on_cancel = resume
-        return rx.toast.success("Saved.")
+        return notice.success("Saved.")

@@ -18,6 +18,7 @@ from recovery_app.errors import ValidationFailed
 from recovery_app.models import Channel, Temperature
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import display_phone, display_source
+from recovery_app.states.notices import notice
 from recovery_app.states.session import Choice, SessionState
 
 ALL = "all"  # Radix selects cannot hold "", so "all" means "no filter"
@@ -305,9 +306,9 @@ class SilentLeadsState(SessionState):
         await self._fetch()
         channel = "text" if result.channel == Channel.SMS else "email"
         if result.hold_reason:
-            yield rx.toast.warning(f"The {channel} waits: {result.hold_reason}")
+            yield notice.warning(f"The {channel} waits: {result.hold_reason}")
         else:
-            yield rx.toast.success(f"Recovery {channel} queued.")
+            yield notice.success(f"Recovery {channel} queued.")
 
     def _open(self, action: str, scope: str, label: str, count: int) -> None:
         self.action, self.action_scope, self.action_label = action, scope, label
@@ -434,7 +435,7 @@ class SilentLeadsState(SessionState):
         self.action, self._action_ids = "", []
         self.selected, self.all_matching = [], False
         await self._fetch()
-        yield rx.toast.success(
+        yield notice.success(
             f"{DONE_VERBS[action]}: {changed:,} lead{'s' if changed != 1 else ''}."
         )
 

@@ -11,6 +11,7 @@ from recovery_app.domain.accounts.team import MemberChanges
 from recovery_app.errors import ValidationFailed
 from recovery_app.models import Role
 from recovery_app.states.db import in_session
+from recovery_app.states.notices import notice
 from recovery_app.states.session import SessionState
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -120,7 +121,7 @@ class TeamState(SessionState):
         )
         await self._reload()
         self.revealed_password, self.revealed_for = password, member.email
-        return rx.toast.success(f"Added {member.full_name}.")
+        return notice.success(f"Added {member.full_name}.")
 
     @rx.event
     def start_edit(self, user_id: str):
@@ -139,7 +140,7 @@ class TeamState(SessionState):
         )
         self.editing_id = ""
         await self._reload()
-        return rx.toast.success(f"Saved {member.full_name}.")
+        return notice.success(f"Saved {member.full_name}.")
 
     @rx.event
     async def set_active(self, user_id: str, active: bool):
@@ -151,7 +152,7 @@ class TeamState(SessionState):
         )
         await self._reload()
         verb = "Reactivated" if active else "Deactivated"
-        return rx.toast.success(f"{verb} {member.full_name}.")
+        return notice.success(f"{verb} {member.full_name}.")
 
     @rx.event
     async def reset_password(self, user_id: str):

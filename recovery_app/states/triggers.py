@@ -10,6 +10,7 @@ from recovery_app.domain.campaigns import service as campaigns
 from recovery_app.domain.campaigns import trigger_rules
 from recovery_app.errors import ValidationFailed
 from recovery_app.states.db import in_session
+from recovery_app.states.notices import notice
 from recovery_app.states.session import Choice, SessionState
 
 
@@ -70,10 +71,10 @@ class TriggersState(SessionState):
             )
         except ValidationFailed as exc:
             self.errors = dict(exc.fields or {})
-            return rx.toast.error("Check the rule: " + "; ".join(self.errors.values()))
+            return notice.error("Check the rule: " + "; ".join(self.errors.values()))
         self.errors = {}
         await self._reload()
-        return rx.toast.success("Rule added.")
+        return notice.success("Rule added.")
 
     @rx.event
     async def set_enabled(self, rule_id: str, enabled: bool):
@@ -92,7 +93,7 @@ class TriggersState(SessionState):
             lambda s: trigger_rules.delete_rule(s, viewer=viewer, rule_id=int(rule_id), now=now)
         )
         await self._reload()
-        return rx.toast.success("Rule deleted.")
+        return notice.success("Rule deleted.")
 
     @rx.event
     async def install_defaults(self):
@@ -101,7 +102,7 @@ class TriggersState(SessionState):
             lambda s: trigger_rules.install_defaults(s, viewer=viewer, now=now)
         )
         await self._reload()
-        return rx.toast.success(f"Added {added} starter rule(s).")
+        return notice.success(f"Added {added} starter rule(s).")
 
 
 def _rule_data(form: dict[str, Any], event: str, action: str) -> dict[str, Any]:

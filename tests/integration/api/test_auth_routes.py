@@ -1,11 +1,13 @@
 """The browser's sign-in, sign-out and demo entry: form posts answered with redirects."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from recovery_app.api.app import create_api
+from recovery_app.api.auth import SIGNIN_COOKIE
 from recovery_app.db import session_scope
 from recovery_app.domain.accounts import auth
 from recovery_app.domain.accounts.passwords import hash_password
@@ -13,6 +15,7 @@ from recovery_app.errors import Unauthenticated
 from recovery_app.settings import reload_settings
 from tests.factories import make_tenant, make_user
 
+ROOT = Path(__file__).resolve().parents[3]
 SITE = "http://localhost:3000"
 PASSWORD = "correct horse battery"
 
@@ -116,3 +119,85 @@ def test_demo_entry(client, monkeypatch) -> None:
     assert response.headers["location"] == f"{SITE}/dashboard"
     viewer = resolve(response.cookies[auth.SESSION_COOKIE])
     assert viewer.is_demo and viewer.is_manager
+
+
+@pytest.mark.parametrize(
+    ("base", "headers"),
+    [
+        # The production server opened at an address other than APP_BASE_URL's.
+        ("http://127.0.0.2:3000", {"Origin": "http://127.0.0.2:3000"}),
+        ("http://10.0.0.7:8080", {"Origin": "http://10.0.0.7:8080"}),
+        # Behind a TLS proxy on another port that passes the Host on (Caddy does).
+        (
+            "http://app:3000",
+            {"Origin": "https://leads.example.com:8443", "Host": "leads.example.com:8443"},
+        ),
+        # ... or names it in X-Forwarded-Host.
+        (
+            "http://app:3000",
+            {"Origin": "https://leads.example.com", "X-Forwarded-Host": "leads.example.com"},
+        ),
+    ],
+)
+def test_production_accepts_a_page_of_its_own_at_any_address(
+    client, monkeypatch, base, headers
+) -> None:
+    monkeypatch.setenv("REFLEX_ENV_MODE", "prod")
+    client.base_url = base
+    response = client.post(
+        "/api/v1/auth/login",
+        data={"email": "ana@office.example", "password": PASSWORD, "next": "/leads"},
+        headers=headers,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{headers['Origin']}/leads"
+    assert auth.SESSION_COOKIE in response.cookies
+
+
+def test_production_refuses_a_page_on_another_host(client, monkeypatch) -> None:
+    """A page elsewhere - even on this machine, another port - is not ours."""
+    monkeypatch.setenv("REFLEX_ENV_MODE", "prod")
+    client.base_url = "http://127.0.0.2:3000"
+    for origin in ("http://127.0.0.2:3001", "http://evil.example", "https://127.0.0.3:3000"):
+        response = client.post(
+            "/api/v1/auth/login",
+            data={"email": "ana@office.example", "password": PASSWORD},
+            headers={"Origin": origin},
+        )
+        assert "error=origin" in response.headers["location"], origin
+        assert auth.SESSION_COOKIE not in response.cookies
+
+
+def test_every_sign_in_and_sign_out_gives_the_browser_a_new_signin_mark(client) -> None:
+    """assets/tab_session.js starts each tab on a new Reflex state when this changes, so the
+    mark must change at every sign-in and sign-out, and page script must be able to read it."""
+    marks = []
+    for _ in range(2):
+        signed_in = post(client, "login", {"email": "ana@office.example", "password": PASSWORD})
+        client.cookies.set(auth.SESSION_COOKIE, signed_in.cookies[auth.SESSION_COOKIE])
+        signed_out = post(client, "logout")
+        for response in (signed_in, signed_out):
+            marks.append(response.cookies[SIGNIN_COOKIE])
+            (header,) = [
+                h for h in response.headers.get_list("set-cookie") if h.startswith(SIGNIN_COOKIE)
+            ]
+            assert "HttpOnly" not in header and "Path=/" in header
+    assert len(set(marks)) == 4 and all(marks)
+    assert SIGNIN_COOKIE in (ROOT / "assets/tab_session.js").read_text()
+
+
+def test_a_quick_submit_still_goes_back_where_it_came_from(client) -> None:
+    """The form's hidden `next` arrives over the websocket; submitted before it did, the
+    sign-in page's own address (the Referer) says where to go."""
+    response = client.post(
+        "/api/v1/auth/login",
+        data={"email": "ana@office.example", "password": PASSWORD},
+        headers={"Origin": SITE, "Referer": f"{SITE}/login/?error=sign_in&next=%2Fleads%2F42"},
+    )
+    assert response.headers["location"] == f"{SITE}/leads/42"
+    evil = client.post(
+        "/api/v1/auth/login",
+        data={"email": "ana@office.example", "password": PASSWORD},
+        headers={"Origin": SITE, "Referer": f"{SITE}/login?next=https%3A%2F%2Fevil.example"},
+    )
+    assert evil.headers["location"] == f"{SITE}/dashboard"

@@ -4,7 +4,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recovery_app.api.app import create_api
-from recovery_app.api.hardening import BodyLimit, allowed_origins, body_limit, edge
+from recovery_app.api.hardening import (
+    BodyLimit,
+    allowed_origins,
+    body_limit,
+    edge,
+    is_own_origin,
+    websocket_origin_check,
+)
 from recovery_app.domain.leads.csv_io import MAX_BYTES as CSV_LIMIT
 from recovery_app.settings import get_settings, reload_settings
 
@@ -99,3 +106,64 @@ def test_the_csv_upload_takes_its_file_limit(monkeypatch) -> None:
     assert uploads.post("/_upload", content=b"x" * (2 * 1024 * 1024)).status_code == 200
     assert uploads.post("/_upload", content=b"x" * (CSV_LIMIT + 1024 * 1024 + 1)).status_code == 413
     assert received == [2 * 1024 * 1024]  # the refused one never reached the endpoint
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "forwarded", "expected"),
+    [
+        ("http://localhost:3000", "anything:1", None, True),  # APP_BASE_URL's origin
+        ("http://127.0.0.2:3000", "127.0.0.2:3000", None, True),  # the address it was sent to
+        ("https://leads.example.com", "app:3000", "leads.example.com", True),  # via a proxy
+        ("https://leads.example.com:8443", "leads.example.com:8443", None, True),
+        ("http://127.0.0.2:3001", "127.0.0.2:3000", None, False),  # another port
+        ("http://evil.example", "127.0.0.2:3000", None, False),
+        ("null", "127.0.0.2:3000", None, False),
+        (None, "127.0.0.2:3000", None, False),
+        ("file://127.0.0.2:3000", "127.0.0.2:3000", None, False),
+    ],
+)
+def test_own_origin_in_production(monkeypatch, origin, host, forwarded, expected) -> None:
+    monkeypatch.setenv("REFLEX_ENV_MODE", "prod")
+    assert (
+        is_own_origin(origin, host=host, forwarded_host=forwarded, frontend_port="3000") is expected
+    )
+
+
+def test_own_origin_in_development_includes_the_dev_servers_port(monkeypatch) -> None:
+    """`make run`: pages on :3000, the backend on :8000, at any host name the browser used."""
+    monkeypatch.setenv("REFLEX_ENV_MODE", "dev")
+    own = {"host": "127.0.0.2:8000", "frontend_port": "3000"}
+    assert is_own_origin("http://127.0.0.2:3000", **own)
+    assert not is_own_origin("http://127.0.0.3:3000", **own)
+    assert not is_own_origin("http://127.0.0.2:3001", **own)
+
+
+def test_the_websocket_handshake_takes_the_same_rule(monkeypatch) -> None:
+    monkeypatch.setenv("REFLEX_ENV_MODE", "prod")
+    environ = {"HTTP_HOST": "10.1.2.3:3000"}
+    assert websocket_origin_check("http://10.1.2.3:3000", environ)
+    assert not websocket_origin_check("http://attacker.example", environ)
+    proxied = {"HTTP_HOST": "app:3000", "HTTP_X_FORWARDED_HOST": "leads.example.com"}
+    assert websocket_origin_check("https://leads.example.com", proxied)
+
+
+def test_redirects_to_this_server_say_only_the_path() -> None:
+    """Starlette's own redirects (`/login` -> `/login/`) named the address the request reached
+    the process at; behind a TLS proxy that sent the browser to http://."""
+    from starlette.applications import Starlette
+    from starlette.responses import RedirectResponse
+    from starlette.routing import Route
+
+    def to_slash(request):
+        return RedirectResponse(str(request.url.replace(path="/login/")), status_code=307)
+
+    def elsewhere(request):
+        return RedirectResponse("https://calendly.com/x", status_code=302)
+
+    app = Starlette(routes=[Route("/login", to_slash), Route("/away", elsewhere)])
+    with TestClient(edge(app), base_url="http://leads.example.com:8443") as client:
+        response = client.get("/login?next=/x", follow_redirects=False)
+        assert response.headers["location"] == "/login/?next=/x"
+        assert client.get("/away", follow_redirects=False).headers["location"] == (
+            "https://calendly.com/x"
+        )
