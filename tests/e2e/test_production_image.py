@@ -18,22 +18,20 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from tests.dockerfile import runtime_stage
-from tests.e2e.conftest import BUILT_FOR_PORT, ImageRun, chromium_on_built_port
-from tests.e2e.server import BIN, free_port
+from tests.e2e.conftest import ImageRun
+from tests.e2e.server import BIN, HOST, free_port
 
 pytestmark = pytest.mark.e2e
 
 
 def test_the_runtime_stage_serves_the_prebuilt_pages_without_a_build(image_run: ImageRun) -> None:
-    page = httpx.get(f"http://localhost:{image_run.port}/login", follow_redirects=True, timeout=10)
+    page = httpx.get(f"{image_run.url}/login", follow_redirects=True, timeout=10)
     assert page.status_code == 200
     assert "<title>Sign in - Lead Recovery</title>" in page.text
     # A lead's page is a dynamic route: served from the export's routes manifest, not a 404.
-    lead = httpx.get(f"http://localhost:{image_run.port}/leads/123", timeout=10)
+    lead = httpx.get(f"{image_run.url}/leads/123", timeout=10)
     assert lead.status_code == 200
-    assert (
-        httpx.get(f"http://localhost:{image_run.port}/no-such-page", timeout=10).status_code == 404
-    )
+    assert httpx.get(f"{image_run.url}/no-such-page", timeout=10).status_code == 404
     log = image_run.log.read_text()
     assert "Creating Production Build" not in log and "Compiling" not in log
 
@@ -90,9 +88,8 @@ def test_the_first_admin_signs_in_through_pages_and_websocket(
         "Ada Owner",
         stdin="correct-horse-battery-staple",
     )
-    chromium = chromium_on_built_port(browser, image_run)
+    page = browser.new_page()
     try:
-        page = chromium.new_page()
         sockets: list[str] = []
         page.on("websocket", lambda ws: sockets.append(ws.url))
         page.goto(image_run.url + "/dashboard")
@@ -101,6 +98,38 @@ def test_the_first_admin_signs_in_through_pages_and_websocket(
         page.locator("#login-password").fill("correct-horse-battery-staple")
         page.locator("#login-submit").click()
         expect(page.locator("#user-name")).to_have_text("Ada Owner", timeout=60_000)
-        assert any(url.startswith(f"ws://localhost:{BUILT_FOR_PORT}/_event") for url in sockets)
+        # The websocket dials the address the page came from, not one the build names.
+        assert any(url.startswith(f"ws://{HOST}:{image_run.port}/_event") for url in sockets)
+        # An admin moves to another office: the page opens again for it (it used to reload
+        # through eval, which the CSP refuses, so nothing happened).
+        page.goto(image_run.url + "/leads")
+        expect(page.locator(".lead-row")).to_have_count(0)  # Main Office has no leads yet
+        page.locator("#tenant-select").click()
+        page.get_by_role("option", name="Harborview Realty - Austin").click()
+        expect(page.locator("#tenant-select")).to_have_text("Harborview Realty - Austin")
+        expect(page.locator(".lead-row").first).to_be_visible()
+        expect(page).to_have_url(re.compile(r"/leads/?$"))
     finally:
-        chromium.close()
+        page.close()
+
+
+def test_the_exported_pages_name_no_address(image_run: ImageRun) -> None:
+    """One build for every address: no page (nor the endpoints the bundle dials) carries a
+    host, port or scheme of the deployment - the form actions are paths, and the websocket,
+    uploads and pings resolve against the page's own origin (recovery_app/same_origin.py)."""
+    built = image_run.app_dir / ".web/build/client"
+    pages = sorted(built.rglob("*.html"))
+    assert len(pages) > 10
+    # Any URL with a scheme, but the SVG namespace (a name, never fetched).
+    address = re.compile(
+        r"localhost|127\.0\.0\.1|0\.0\.0\.0|prerender\.invalid|(?:https?|wss?)://(?!www\.w3\.org/)"
+    )
+    for html in pages:
+        text = html.read_text()
+        found = {m.group(0) for m in address.finditer(text)}
+        assert not found, f"{html.relative_to(built)} names {found}"
+        assert 'action="http' not in text
+    login = (built / "login.html").read_text()
+    assert 'action="/api/v1/auth/login"' in login
+    (env_chunk,) = built.glob("assets/reflex-env-*.js")
+    assert "EVENT:`/_event`" in env_chunk.read_text() and "SAME_ORIGIN:!0" in env_chunk.read_text()

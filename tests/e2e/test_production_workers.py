@@ -37,7 +37,6 @@ from sqlalchemy import create_engine, text
 from tests.e2e.conftest import (
     IMAGE_LEAD_SECRET,
     ImageRun,
-    chromium_on_built_port,
     sign_in,
 )
 from tests.e2e.server import run_cli
@@ -57,19 +56,12 @@ def prod(image_run: ImageRun) -> ImageRun:
     return image_run
 
 
-@pytest.fixture(scope="module")
-def chromium(browser, prod: ImageRun) -> Iterator:
-    chromium = chromium_on_built_port(browser, prod)
-    yield chromium
-    chromium.close()
-
-
 @pytest.fixture
-def new_page(chromium) -> Iterator[Callable[[], Page]]:
+def new_page(browser) -> Iterator[Callable[[], Page]]:
     contexts: list[BrowserContext] = []
 
     def make() -> Page:
-        context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(30_000)
