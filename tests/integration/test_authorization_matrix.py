@@ -1461,6 +1461,8 @@ UI_ONLY = {
         "set_flag",
     },
     "CampaignsState": {"ask_archive", "archive_dialog_changed"},
+    # A toast in the caller's own tab (its text rendered as text): reads and changes nothing.
+    "NoticeState": {"show"},
     "TeamState": {"start_edit", "stop_edit", "forget_password"},
     "ApiKeysState": {"forget_key"},
     "LeadsState": {"close_import"},
