@@ -38,6 +38,7 @@ from recovery_app.pages import (  # noqa: F401
     settings,
     silent_leads,
     triggers,
+    unmatched,
 )
 from recovery_app.settings import get_settings, is_production
 from recovery_app.states.notices import notice

@@ -19,6 +19,8 @@ AUDIT = "/settings/audit"
 LEAD_HANDLING = "/settings/lead-handling"
 TRIGGERS = "/settings/triggers"
 OFFICE = "/settings/office"
+# Admins: inbound texts no office could be found for.
+UNMATCHED = "/settings/unmatched-texts"
 
 
 def lead_detail(lead_id: int | str) -> str:

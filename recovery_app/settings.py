@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import functools
 import os
+import re
 import secrets
 from datetime import time
 from pathlib import Path
@@ -67,7 +68,14 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = Field(default=None, repr=False)
     twilio_from_number: str | None = None
+    # More numbers beside TWILIO_FROM_NUMBER that offices without numbers of their own share
+    # (comma-separated E.164): each lead is texted from one of them, always the same, and
+    # marketing is paced per number, so N numbers send N times as fast.
+    twilio_from_numbers: str = ""
     twilio_messaging_service_sid: str | None = None
+    # How many numbers the Messaging Service holds: marketing is paced at
+    # SMS_PER_SECOND_PER_NUMBER times this for the service as a whole.
+    twilio_messaging_service_numbers: int = Field(default=1, ge=1, le=10_000)
     twilio_api_base_url: str = "https://api.twilio.com"
 
     sendgrid_api_key: str | None = Field(default=None, repr=False)
@@ -218,6 +226,22 @@ class Settings(BaseSettings):
             msg = "must be the base64 DER public key SendGrid shows for the signed event webhook"
             raise ValueError(msg) from exc
         return value
+
+    @field_validator("twilio_from_numbers")
+    @classmethod
+    def _e164_list(cls, value: str) -> str:
+        for number in filter(None, (n.strip() for n in value.split(","))):
+            if not re.fullmatch(r"\+[1-9]\d{6,14}", number):
+                raise ValueError(f"{number!r}: numbers are E.164, like +15125550100")
+        return value
+
+    @property
+    def shared_sms_numbers(self) -> tuple[str, ...]:
+        """The numbers offices without their own text from: TWILIO_FROM_NUMBER first, then
+        TWILIO_FROM_NUMBERS (empty with a Messaging Service, which picks the number itself)."""
+        numbers = [self.twilio_from_number or ""]
+        numbers += [n.strip() for n in self.twilio_from_numbers.split(",")]
+        return tuple(dict.fromkeys(n for n in numbers if n))
 
     @field_validator("state_quiet_hours")
     @classmethod

@@ -28,7 +28,7 @@ from recovery_app.domain.accounts.office import prices_of
 from recovery_app.domain.compliance import guard
 from recovery_app.domain.compliance.suppression import is_suppressed, suppress, suppressed_among
 from recovery_app.domain.leads import timeline
-from recovery_app.messaging import outcomes, repository, wake
+from recovery_app.messaging import outcomes, repository, senders, wake
 from recovery_app.messaging.channels import Channel as Carrier
 from recovery_app.messaging.channels import Outcome, Outgoing, SendResult, channel_for
 from recovery_app.messaging.outbox import PAUSED_HOLD
@@ -356,7 +356,7 @@ class Dispatcher:
             return None
         if verdict.body:
             message.body = verdict.body
-        message.from_address = _sender(tenant, Channel(message.channel))
+        message.from_address = _sender(tenant, Channel(message.channel), message.to_address)
         message.hold_reason = None
         kind = Channel(message.channel)
         demo = tenant.is_demo or tenant.demo_expires_at is not None
@@ -445,6 +445,8 @@ class Dispatcher:
                 else MessageStatus.SENT
             )
             message.provider_id = result.provider_id or message.provider_id
+            # The Messaging Service's pick: replies to that number find this office by it.
+            message.from_address = result.sender or message.from_address
             message.sent_at, message.next_attempt_at = now, None
             message.error_code = message.error_message = None
             prices = prices_of(tenant)  # the office's, over the deployment's defaults
@@ -560,10 +562,10 @@ def _hold(message: Message, *, until: datetime, reason: str, now: datetime) -> N
     message.updated_at = now
 
 
-def _sender(tenant: Tenant, kind: Channel) -> str | None:
+def _sender(tenant: Tenant, kind: Channel, to: str | None) -> str | None:
     settings = get_settings()
     if kind == Channel.SMS:
-        return tenant.sender_phone or settings.twilio_from_number
+        return senders.sms_sender(tenant, to or "", settings)
     return tenant.sender_email or settings.sendgrid_from_email
 
 
@@ -578,7 +580,8 @@ def _outgoing(
         to=message.to_address or "",
         body=message.body,
         subject=message.subject,
-        sender=message.from_address or _sender(tenant, Channel(message.channel)),
+        sender=message.from_address
+        or _sender(tenant, Channel(message.channel), message.to_address),
         sender_name=tenant.sender_name or tenant.name,
         footer_address=tenant.postal_address if email else None,
         unsubscribe_url=unsubscribe_url(tenant_id=pk(tenant), lead_id=pk(lead))

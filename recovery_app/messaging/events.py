@@ -3,20 +3,17 @@ free-text opt-outs), Twilio delivery statuses and SendGrid email events (GoHighL
 Calendly events are handled by their modules in domain/leads)."""
 
 import json
-import re
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 
 import phonenumbers
-from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from recovery_app.domain.campaigns import triggers
 from recovery_app.domain.compliance.suppression import suppress
+from recovery_app.domain.conversations import attribution, inbound, unmatched
 from recovery_app.domain.leads import timeline
-from recovery_app.domain.scoring.service import temperature_for
-from recovery_app.messaging import outbox, repository
+from recovery_app.messaging import repository
 from recovery_app.messaging.dispatcher import DEAD_NUMBER_CODES
 from recovery_app.messaging.inbox import Handler, Unmatched
 from recovery_app.models import (
@@ -24,23 +21,9 @@ from recovery_app.models import (
     Channel,
     Direction,
     Lead,
-    LeadStatus,
     Message,
     MessageStatus,
-    Tenant,
     WebhookEvent,
-    pk,
-)
-
-STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-START_WORDS = {"START", "UNSTOP", "YES"}
-HELP_WORDS = {"HELP", "INFO"}
-# Opt-outs Twilio's keyword filter does not catch; we confirm these ourselves, once.
-FREE_TEXT_OPT_OUT = re.compile(
-    r"\bstop\s+(texting|messaging|contacting|sending|calling)\b|\bremove\s+me\b|\btake\s+me\s+off\b|"
-    r"\bunsubscribe\s+me\b|\bopt\s+me\s+out\b|\b(don'?t|do\s+not)\s+(text|message|contact)\s+me\b|"
-    r"\bno\s+more\s+(texts|messages)\b|\bleave\s+me\s+alone\b|\bno\s+m[aá]s\b|\bbasta\b",
-    re.IGNORECASE,
 )
 
 # Order of delivery states: an event never moves a message back.
@@ -79,140 +62,39 @@ def e164(number: str) -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
-def tenant_for_number(session: Session, number: str) -> Tenant | None:
-    """The tenant that owns the number a text was sent to; with one tenant, that one."""
-    tenant = (
-        session.execute(select(Tenant).where(col(Tenant.sender_phone) == number)).scalars().first()
-    )
-    if tenant is not None:
-        return tenant
-    tenants = (
-        session.execute(select(Tenant).where(col(Tenant.demo_expires_at).is_(None)).limit(2))
-        .scalars()
-        .all()
-    )
-    return tenants[0] if len(tenants) == 1 else None
-
-
-def _lead_for(session: Session, tenant: Tenant, phone: str, now: datetime) -> Lead:
-    lead = session.execute(
-        select(Lead).where(col(Lead.tenant_id) == tenant.id, col(Lead.phone) == phone)
-    ).scalar_one_or_none()
-    if lead is not None:
-        return lead
-    # Someone texted our number first: they are a new lead (texting in is not marketing consent).
-    lead = Lead(
-        tenant_id=pk(tenant),
-        phone=phone,
-        source="sms",
-        status=LeadStatus.NEW,
-        created_at=now,
-        updated_at=now,
-        last_activity_at=now,
-        temperature=temperature_for(0),
-    )
-    session.add(lead)
-    session.flush()
-    timeline.add_activity(
-        session, lead, ActivityKind.FORM_SUBMITTED, now=now, data={"source": "sms"}
-    )
-    return lead
-
-
 def twilio_inbound(session: Session, event: WebhookEvent, now: datetime) -> None:
+    """An inbound text: attributed by the number it was sent to and the phone it came from
+    (domain/conversations/attribution.py), then handled for that office; one that fits no
+    office is kept for an admin, its opt-out words honoured all the same."""
     params = form(event)
-    sid, body = params.get("MessageSid", ""), params.get("Body", "")
+    sid, body = params.get("MessageSid", ""), params.get("Body", "").replace("\x00", "")
     sender, receiver = e164(params.get("From", "")), e164(params.get("To", ""))
     if not sender or not receiver:
         raise Unmatched("From/To is not a phone number", final=True)
-    tenant = tenant_for_number(session, receiver)
-    if tenant is None:
-        raise Unmatched(f"no tenant sends from {receiver}", final=True)
-    event.tenant_id = tenant.id
-    lead = _lead_for(session, tenant, sender, now)
-    message = Message(
-        tenant_id=pk(tenant),
-        lead_id=pk(lead),
-        channel=Channel.SMS,
-        direction=Direction.INBOUND,
-        status=MessageStatus.RECEIVED,
+    who = attribution.attribute(session, phone=sender, number=receiver)
+    if who.office is None:
+        unmatched.keep(
+            session,
+            event=event,
+            phone=sender,
+            number=receiver,
+            body=body,
+            provider_id=sid,
+            offices=who.offices,
+            now=now,
+        )
+        return
+    event.tenant_id = who.office.id
+    inbound.receive(
+        session,
+        office=who.office,
+        offices=who.offices,
+        phone=sender,
+        number=receiver,
         body=body,
-        to_address=receiver,
-        from_address=sender,
-        idempotency_key=f"in:twilio:{sid}",
-        provider="twilio",
         provider_id=sid,
-        created_at=now,
-        updated_at=now,
-        sent_at=now,
+        now=now,
     )
-    session.add(message)
-    session.flush()
-    keyword = body.strip().upper().rstrip(".!")
-    actor = "webhook:twilio"
-    if keyword in STOP_WORDS:
-        timeline.add_activity(
-            session,
-            lead,
-            ActivityKind.SMS_IN,
-            now=now,
-            message_id=message.id,
-            data={"keyword": keyword},
-        )
-        timeline.opt_out(
-            session, lead, Channel.SMS, reason=f"Replied {keyword}", now=now, actor_label=actor
-        )
-    elif keyword in START_WORDS:
-        timeline.add_activity(
-            session,
-            lead,
-            ActivityKind.SMS_IN,
-            now=now,
-            message_id=message.id,
-            data={"keyword": keyword},
-        )
-        timeline.opt_in(
-            session, lead, Channel.SMS, reason=f"Replied {keyword}", now=now, actor_label=actor
-        )
-    elif keyword in HELP_WORDS:
-        # Twilio answers HELP itself with the sender's help text; we only keep the record.
-        timeline.add_activity(
-            session,
-            lead,
-            ActivityKind.SMS_IN,
-            now=now,
-            message_id=message.id,
-            data={"keyword": keyword},
-        )
-    elif FREE_TEXT_OPT_OUT.search(body):
-        timeline.add_activity(
-            session,
-            lead,
-            ActivityKind.SMS_IN,
-            now=now,
-            message_id=message.id,
-            data={"opt_out": True},
-        )
-        if timeline.opt_out(
-            session,
-            lead,
-            Channel.SMS,
-            reason=f"Asked to stop: {body.strip()[:80]}",
-            now=now,
-            actor_label=actor,
-        ):
-            company = tenant.sender_name or tenant.name
-            outbox.enqueue(
-                session,
-                lead=lead,
-                channel=Channel.SMS,
-                now=now,
-                category="compliance",
-                idempotency_key=f"optout-confirm:{sid}",
-                body=f"You're unsubscribed from {company} texts and won't get more. Reply START to resubscribe.",
-            )
-    else:
-        timeline.record_reply(session, lead, message, now=now)
 
 
 def twilio_status(session: Session, event: WebhookEvent, now: datetime) -> None:
@@ -223,6 +105,10 @@ def twilio_status(session: Session, event: WebhookEvent, now: datetime) -> None:
     if message is None:
         raise Unmatched(f"no message with MessageSid {params.get('MessageSid')}")
     event.tenant_id = message.tenant_id
+    chosen = e164(params.get("From", ""))
+    if chosen and not (message.from_address or "").startswith("+"):
+        # Sent through the Messaging Service: the callback names the number it picked.
+        message.from_address = chosen
     status = TWILIO_STATUS.get(params.get("MessageStatus", "").lower())
     code = params.get("ErrorCode") or None
     if status is None or RANK[status] <= RANK.get(MessageStatus(message.status), 0):

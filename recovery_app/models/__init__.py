@@ -57,6 +57,7 @@ from recovery_app.models.system import (
     JobRun,
     SchedulerLease,
     Suppression,
+    UnmatchedText,
     WebhookEvent,
     WebhookFailure,
 )
@@ -110,6 +111,7 @@ __all__ = [
     "TenantIntegration",
     "TriggerFiring",
     "TriggerRule",
+    "UnmatchedText",
     "User",
     "UserSession",
     "WebhookEvent",

@@ -15,6 +15,11 @@ from recovery_app.models.enums import Channel, Direction, MessageCategory, Messa
 
 # A recovery touch (analytics.conversions.touch_clauses): a marketing message we sent.
 TOUCH_SQL = "direction = 'outbound' AND category = 'marketing' AND sent_at IS NOT NULL"
+# Rows a person is waiting for (a new lead's first text, an agent's reply, an opt-out
+# confirmation, alerts): the dispatcher claims these before bulk (repository.claim_due).
+URGENT_SQL = "category <> 'marketing'"
+# Texts we sent: which office last texted a phone from a number (inbound attribution).
+OUTBOUND_SMS_SQL = "direction = 'outbound' AND channel = 'sms'"
 
 
 class Message(SQLModel, table=True):
@@ -69,6 +74,23 @@ class Message(SQLModel, table=True):
         UniqueConstraint("idempotency_key", name="uq_messages_idempotency_key"),
         # The dispatcher's claim: due outbound rows in one status, oldest first.
         Index("ix_messages_status_next_attempt", "status", "next_attempt_at"),
+        # ... and the part of it a person is waiting for, so their rows are found first even
+        # behind a campaign of thousands due at the same moment.
+        Index(
+            "ix_messages_urgent_due",
+            "status",
+            "next_attempt_at",
+            postgresql_where=text(URGENT_SQL),
+            sqlite_where=text(URGENT_SQL),
+        ),
+        Index(
+            "ix_messages_sms_to_from",
+            "to_address",
+            "from_address",
+            "id",
+            postgresql_where=text(OUTBOUND_SMS_SQL),
+            sqlite_where=text(OUTBOUND_SMS_SQL),
+        ),
         Index("ix_messages_lead_created", "lead_id", "created_at"),
         Index("ix_messages_tenant_created", "tenant_id", "created_at"),
         # What an office sent in a time range: the daily rollup, and ROI's costs for the days

@@ -57,6 +57,32 @@ class WebhookEvent(SQLModel, table=True):
     )
 
 
+class UnmatchedText(SQLModel, table=True):
+    """An inbound text no office could be found for: kept for an admin to assign, never
+    dropped. Its opt-out words were honoured when it arrived (on every office texting from
+    that number)."""
+
+    __tablename__ = "unmatched_texts"
+
+    id: int | None = id_field()
+    webhook_event_id: int = fk_field("webhook_events.id")
+    from_phone: str = str_field(20, nullable=False)
+    to_number: str = str_field(64, nullable=False)
+    body: str = text_field("", nullable=False)
+    provider_id: str = str_field(255, nullable=False)
+    # "stop", "start", "help", "opt_out" (in free words) or "" for an ordinary text.
+    keyword: str = str_field(16, "", nullable=False)
+    received_at: datetime = created_field()
+    assigned_tenant_id: int | None = fk_field("tenants.id", nullable=True)
+    assigned_by_user_id: int | None = fk_field("users.id", nullable=True)
+    assigned_at: datetime | None = when_field()
+
+    __table_args__ = (
+        UniqueConstraint("webhook_event_id", name="uq_unmatched_texts_event"),
+        Index("ix_unmatched_texts_open", "assigned_at", "received_at"),
+    )
+
+
 class JobRun(SQLModel, table=True):
     """One run of a scheduled job for one time window; the unique window is run-once."""
 

@@ -29,6 +29,9 @@ class Tenant(SQLModel, table=True):
     # {"mon": ["09:00", "18:00"], ...}; a missing day means closed.
     business_hours: dict = json_field()
     sender_phone: str | None = str_field(20)
+    # More numbers of the office's own (E.164), for more texts per second: each lead is texted
+    # from one number of `sender_phone` + these, always the same (messaging/senders.py).
+    sender_pool: list = json_field(list)
     sender_email: str | None = str_field(254)
     sender_name: str | None = str_field(120)
     postal_address: str | None = text_field()

@@ -41,6 +41,20 @@ def dashboard_page() -> rx.Component:
             width="100%",
             align="center",
         ),
+        rx.cond(
+            DashboardState.unmatched_texts > 0,
+            rx.callout(
+                rx.link(
+                    DashboardState.unmatched_texts.to_string(),
+                    " texts to a shared number fit no office: assign them",
+                    href=routes.UNMATCHED,
+                ),
+                icon="message-circle-question",
+                color_scheme="amber",
+                width="100%",
+                id="unmatched-texts",
+            ),
+        ),
         # The browser drives the updates: no server loop outlives the page.
         rx.moment(interval=TICK_MS, on_change=DashboardState.tick, display="none"),
         rx.grid(

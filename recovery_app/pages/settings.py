@@ -6,6 +6,7 @@ from recovery_app import routes
 from recovery_app.components.layout import page
 from recovery_app.states.api_keys import ApiKeysState, KeyRow
 from recovery_app.states.audit import ALL, AuditRow, AuditState
+from recovery_app.states.session import SessionState
 from recovery_app.states.settings import JobRow, SettingsState
 from recovery_app.states.team import MemberRow, TeamState
 
@@ -104,6 +105,15 @@ def settings_page() -> rx.Component:
             "API keys", routes.API_KEYS, "key-round", "Keys for the REST API and lead webhooks."
         ),
         _section("Audit log", routes.AUDIT, "scroll-text", "Who changed what, and when."),
+        rx.cond(
+            SessionState.is_admin,
+            _section(
+                "Texts no office fits",
+                routes.UNMATCHED,
+                "message-circle-question",
+                "Texts to a shared number no office could be found for: assign each.",
+            ),
+        ),
         _jobs_card(),
         spacing="3",
         max_width="64rem",

@@ -10,6 +10,7 @@ dashboards are not a hundred session lookups a second.
 """
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from typing import TypedDict
 
@@ -19,7 +20,9 @@ import reflex as rx
 from recovery_app import routes
 from recovery_app.components.figures import FigureCard
 from recovery_app.domain.accounts.schemas import Viewer
+from recovery_app.domain.conversations import unmatched
 from recovery_app.domain.metrics import dashboard
+from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
 from recovery_app.states.session import SessionState
 
@@ -119,12 +122,15 @@ class DashboardState(SessionState):
     feed: list[FeedRow] = []
     funnel: go.Figure = go.Figure()
     updated: str = ""
+    # Admins: inbound texts no office could be found for (conversations/unmatched.py).
+    unmatched_texts: int = 0
+    _unmatched_checked_at: float = 0.0
     _loaded: bool = False
     _stages: list[tuple[str, int]] = []
 
     @rx.event
     async def load(self):
-        self._loaded, self._stages = True, []
+        self._loaded, self._stages, self._unmatched_checked_at = True, [], 0.0
         await self._refresh(await self._viewer())
 
     @rx.event
@@ -170,3 +176,13 @@ class DashboardState(SessionState):
         ]
         if feed != self.feed:
             self.feed = feed
+        await self._count_unmatched(viewer)
+
+    async def _count_unmatched(self, viewer: Viewer) -> None:
+        """A count across every office, so only admins pay for it, every 30 s at most."""
+        if not viewer.is_admin or time.monotonic() - self._unmatched_checked_at < 30:
+            return
+        self._unmatched_checked_at = time.monotonic()
+        count = await in_session(lambda s: unmatched.open_count(s, viewer=viewer))
+        if count != self.unmatched_texts:
+            self.unmatched_texts = count

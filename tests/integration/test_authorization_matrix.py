@@ -24,7 +24,7 @@ from recovery_app.db import session_scope
 from recovery_app.domain.accounts.api_keys import issue_key
 from recovery_app.domain.accounts.auth import SESSION_COOKIE, open_session
 from recovery_app.errors import Forbidden, NotFound, RecoveryError
-from recovery_app.models import ApiKey, AuditLog, Lead, Role, User
+from recovery_app.models import ApiKey, AuditLog, Lead, Role, Tenant, User
 from recovery_app.states.api_keys import ApiKeysState
 from recovery_app.states.audit import AuditState
 from recovery_app.states.lead_detail import LeadDetailState
@@ -1443,6 +1443,46 @@ async def test_login_page_handler(world: World) -> None:
         assert (result is not None) == signed_in  # signed-in visitors are sent on to `next`
 
 
+async def test_unmatched_texts_are_for_admins_only(world: World) -> None:
+    """Texts no office fits span every office: only an admin reads or assigns them."""
+    from recovery_app.models import UnmatchedText, WebhookEvent
+    from recovery_app.states.unmatched import UnmatchedState as U
+
+    now = datetime.now(UTC)
+    with session_scope() as s:
+        event = WebhookEvent(provider="twilio_sms", event_id="SM-matrix", raw_body="")
+        s.add(event)
+        s.flush()
+        text = UnmatchedText(
+            webhook_event_id=event.id,
+            from_phone="+15125550999",
+            to_number="+15125550100",
+            body="Who is this?",
+            provider_id="SM-matrix",
+        )
+        s.add(text)
+        s.flush()
+        text_id = text.id
+        tenant_2 = s.get(User, world.users["manager_2"]).tenant_id
+        admin = make_user(s, s.get(Tenant, tenant_2), role=Role.ADMIN, full_name="Admin")
+        admin_token = open_session(s, user=admin, tenant_id=admin.tenant_id, now=now)
+    for principal in PRINCIPALS:
+        state = state_as(U, world.tokens[principal], "/settings/unmatched-texts")
+        expected = "sign_in" if principal == "anonymous" else "forbidden"
+        assert await attempt(U.load, state) == expected, principal
+        assert state.texts == []
+        await call(U.pick, state, text_id, str(tenant_2))
+        assert await attempt(U.assign, state, text_id) == expected, principal
+    state = state_as(U, admin_token, "/settings/unmatched-texts")
+    assert await attempt(U.load, state) == "ok"
+    assert [t["id"] for t in state.texts] == [text_id]
+    await call(U.pick, state, text_id, str(tenant_2))
+    assert await attempt(U.assign, state, text_id) == "ok"
+    assert state.texts == []
+    with session_scope() as s:
+        assert s.get(UnmatchedText, text_id).assigned_tenant_id == tenant_2
+
+
 # Handlers that only change what a dialog shows; they touch no data.
 UI_ONLY = {
     # The wizard's form: each only edits what the page holds; saving re-checks all of it.
@@ -1463,6 +1503,8 @@ UI_ONLY = {
     "CampaignsState": {"ask_archive", "archive_dialog_changed"},
     # A toast in the caller's own tab (its text rendered as text): reads and changes nothing.
     "NoticeState": {"show"},
+    # Which office is picked in the form; assigning re-checks the viewer.
+    "UnmatchedState": {"pick"},
     "TeamState": {"start_edit", "stop_edit", "forget_password"},
     "ApiKeysState": {"forget_key"},
     "LeadsState": {"close_import"},
@@ -1481,6 +1523,7 @@ UI_ONLY = {
     },
 }
 COVERED = {
+    "UnmatchedState": {"load", "assign"},  # test_unmatched_texts_are_for_admins_only
     # test_campaign_wizard_and_list_handlers
     "CampaignWizardState": {
         "load",

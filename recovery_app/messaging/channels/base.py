@@ -40,6 +40,8 @@ class SendResult:
     error_code: str | None = None
     error_message: str | None = None
     retry_after_seconds: float | None = None
+    # The number it went out from, when the provider chose it (a Messaging Service).
+    sender: str | None = None
 
 
 class Channel(Protocol):

@@ -43,6 +43,10 @@ class TwilioSms:
         self.client.api.base_url = settings.twilio_api_base_url
 
     def _sender(self, message: Outgoing) -> dict[str, str]:
+        # A number (the office's own, or one of the shared ones) is sent from; else the
+        # Messaging Service, which picks a number of its pool.
+        if message.sender and message.sender.startswith("+"):
+            return {"from_": message.sender}
         if self.settings.twilio_messaging_service_sid:
             return {"messaging_service_sid": self.settings.twilio_messaging_service_sid}
         return {"from_": message.sender or self.settings.twilio_from_number or ""}
@@ -68,7 +72,13 @@ class TwilioSms:
             return SendResult(
                 Outcome.UNKNOWN, self.provider, error_code="timeout", error_message=str(exc)[:500]
             )
-        return SendResult(Outcome.SENT, self.provider, provider_id=created.sid)
+        chosen = getattr(created, "from_", None)
+        return SendResult(
+            Outcome.SENT,
+            self.provider,
+            provider_id=created.sid,
+            sender=chosen if isinstance(chosen, str) and chosen.startswith("+") else None,
+        )
 
     def _error(self, exc: TwilioRestException) -> SendResult:
         code = exc.code

@@ -167,7 +167,7 @@ def test_free_text_opt_outs_get_exactly_one_confirmation(office, client, provide
     office.clock.now = datetime.now(UTC)
     assert office.dispatcher.drain().sent == 1  # the confirmation passes the opt-out it confirms
     [confirmation] = providers.twilio.bodies_to(LEAD_PHONE)
-    assert confirmation.startswith("You're unsubscribed from Harbor Office texts")
+    assert confirmation.startswith("Harbor Office: you're unsubscribed")
 
 
 def test_an_unknown_sender_becomes_a_new_lead(office, client) -> None:

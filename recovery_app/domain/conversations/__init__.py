@@ -1,0 +1,1 @@
+"""Conversations with leads: inbound texts, who they are for, and what they change."""
