@@ -4,11 +4,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, TextClause, func, select, text, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from recovery_app.models import Channel, Direction, Message, MessageCategory, MessageStatus
+from recovery_app.models.message import URGENT_SQL
 
 # Statuses meaning the message reached the provider (or the sandbox).
 LEFT = (
@@ -28,6 +29,7 @@ def _claim(
     limit: int,
     lease: timedelta,
     bump_attempts: bool,
+    urgent_only: bool = False,
 ) -> list[int]:
     """Atomically take up to `limit` due rows in `status`.
 
@@ -36,13 +38,18 @@ def _claim(
     (`WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` does not: the planner may rescan
     the subquery and one claim took 134 rows with a limit of 50.) On SQLite one statement under
     the database's write lock does the same."""
+    where: list[ColumnElement[bool] | TextClause] = [
+        col(Message.status) == status,
+        col(Message.direction) == Direction.OUTBOUND,
+        col(Message.next_attempt_at) <= now,
+    ]
+    if urgent_only:
+        # Literal, as the partial index's own predicate: a bound parameter would keep the
+        # planner from proving the index covers the rows.
+        where.append(text(URGENT_SQL))
     due = (
         select(col(Message.id))
-        .where(
-            col(Message.status) == status,
-            col(Message.direction) == Direction.OUTBOUND,
-            col(Message.next_attempt_at) <= now,
-        )
+        .where(*where)
         .order_by(col(Message.next_attempt_at), col(Message.id))
         .limit(limit)
     )
@@ -69,10 +76,29 @@ def _claim(
 
 
 def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[int]:
-    """Queued messages whose time has come, marked `sending` with one more attempt."""
-    return _claim(
-        session, status=MessageStatus.QUEUED, now=now, limit=limit, lease=lease, bump_attempts=True
+    """Queued messages whose time has come, marked `sending` with one more attempt: first
+    those a person is waiting for (anything but marketing), then the rest by due time, so a
+    new lead's first text never waits behind a campaign that fell due at the same moment."""
+    urgent = _claim(
+        session,
+        status=MessageStatus.QUEUED,
+        now=now,
+        limit=limit,
+        lease=lease,
+        bump_attempts=True,
+        urgent_only=True,
     )
+    if len(urgent) >= limit:
+        return urgent
+    rest = _claim(
+        session,
+        status=MessageStatus.QUEUED,
+        now=now,
+        limit=limit - len(urgent),
+        lease=lease,
+        bump_attempts=True,
+    )
+    return sorted(urgent + rest)
 
 
 def claim_stale(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[int]:

@@ -425,9 +425,6 @@ def _serve_image(
         "TWILIO_AUTH_TOKEN": "image-twilio-auth-token",
         "TWILIO_FROM_NUMBER": IMAGE_TWILIO_FROM,
         "TWILIO_API_BASE_URL": twilio.url,
-        # One text a second per number (the default) would spread the outbox check's hundreds
-        # of texts over minutes; pacing across workers has tests of its own.
-        "SMS_PER_SECOND_PER_NUMBER": "0",
         # The nurture sweep every 5 s: the scheduler checks see several windows of it.
         "SWEEP_INTERVAL_SECONDS": "5",
     }

@@ -37,6 +37,9 @@ def providers(monkeypatch) -> Iterator[Providers]:
         "SENDGRID_FROM_EMAIL": "team@office.example",
         "SENDGRID_API_BASE_URL": sendgrid.url,
         "PROVIDER_TIMEOUT_SECONDS": "1",
+        # Not the default (1): these tests send several marketing texts from one number in a
+        # row, and pacing would stretch each into seconds of waiting. Pacing has tests of its
+        # own at the default (test_pacing.py, the burst test in test_dispatcher.py).
         "SMS_PER_SECOND_PER_NUMBER": "0",
         "APP_BASE_URL": "https://leads.example.com",
         "SECRET_KEY": "test-secret-key",

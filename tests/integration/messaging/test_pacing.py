@@ -52,3 +52,22 @@ def test_backoff_grows_within_bounds() -> None:
     assert 30 <= delays[0] <= 37.5  # 30 s +/- 25 % jitter, never under the floor
     assert 2700 <= delays[-1] <= BACKOFF_MAX  # the eighth attempt is capped at an hour
     assert backoff_seconds(1, retry_after=600, rng=rng) == 600  # a provider's Retry-After wins
+
+
+@pytest.mark.parametrize("where", ["process", "redis"])
+def test_a_text_a_person_waits_for_is_never_paced(where, request, monkeypatch) -> None:
+    """A first response goes at once even when the bulk has booked the number's next seconds;
+    the bulk behind it yields the slot it used."""
+    if where == "redis":
+        request.getfixturevalue("shared_redis")
+    else:
+        monkeypatch.delenv("REDIS_URL", raising=False)
+        reload_settings()
+    number = f"+1512{uuid.uuid4().int % 10_000_000:07d}"
+    pacer, now = Pacer(), 3_000.0
+    for n in range(3):  # marketing holds the next three seconds
+        assert pacer.take(number, per_second=1, now=now, max_wait=5).wait_seconds == n
+    urgent = pacer.take(number, per_second=1, now=now, max_wait=0, urgent=True)
+    assert urgent.taken and urgent.wait_seconds == 0
+    after = pacer.take(number, per_second=1, now=now, max_wait=10)
+    assert after.wait_seconds == pytest.approx(4.0)  # one second later than without it
