@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
@@ -33,7 +33,13 @@ from recovery_app.domain.leads.intake import (
     parse_payload,
     run_intake,
 )
-from recovery_app.errors import Forbidden, RecoveryError, StorageUnavailable, ValidationFailed
+from recovery_app.errors import (
+    Conflict,
+    Forbidden,
+    RecoveryError,
+    StorageUnavailable,
+    ValidationFailed,
+)
 from recovery_app.messaging import inbox
 from recovery_app.messaging.events import HANDLERS
 from recovery_app.models import Lead, Tenant, WebhookEvent, pk
@@ -118,11 +124,30 @@ def _tenant_for(session: Any, tenant_id: int | None, data: dict[str, Any]) -> Te
     )
 
 
-def _event_id(headers: Any, data: dict[str, Any], raw: bytes) -> str:
+class KeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+def _event_id(headers: Any, data: dict[str, Any], raw: bytes, credential: str) -> str:
+    """The post's key - Idempotency-Key, else external_id, else a hash of the body - scoped
+    to the credential that sent it (one API key, or the shared secret), as Stripe scopes its
+    idempotency keys to the account's key: two senders may use the same ids."""
     key = headers.get("idempotency-key") or data.get("external_id")
-    if isinstance(key, str | int) and str(key).strip():
-        return str(key).strip()[:200]
-    return hashlib.sha256(raw).hexdigest()
+    if isinstance(key, str | int) and not isinstance(key, bool) and str(key).strip():
+        key = str(key).strip()
+    else:
+        key = hashlib.sha256(raw).hexdigest()
+    scoped = f"{credential}:{key}"
+    # Long keys are kept whole in effect: the stored id is their hash.
+    return scoped if len(scoped) <= 200 else "sha256:" + hashlib.sha256(scoped.encode()).hexdigest()
+
+
+def _same_body(event: WebhookEvent, data: dict[str, Any]) -> bool:
+    """A replay is the same key with the same JSON (key order and spacing aside)."""
+    try:
+        return jsonbody.loads(event.raw_body.encode("utf-8")) == data
+    except ValueError:
+        return False
 
 
 def handle_lead(headers: Any, raw: bytes, ip: str | None, received_at: datetime) -> JSONResponse:
@@ -140,14 +165,21 @@ def handle_lead(headers: Any, raw: bytes, ip: str | None, received_at: datetime)
                 rate_key if rate_key != "secret" else f"tenant:{tenant_pk}",
                 limit=get_settings().intake_rate_per_minute,
             )
-            event, _created = inbox.store(
+            event, created = inbox.store(
                 session,
                 provider="leads",
-                event_id=f"{tenant_pk}:{_event_id(headers, data, raw)}",
+                event_id=f"{tenant_pk}:{_event_id(headers, data, raw, rate_key)}",
                 raw_body=raw.decode("utf-8"),
                 tenant_id=tenant_pk,
                 now=received_at,
             )
+            if not created and not _same_body(event, data):
+                # Stores nothing (the transaction rolls back): the first post's lead stands.
+                raise KeyReused(
+                    "This Idempotency-Key (or external_id) was already used with a different "
+                    "body. Send the same body to repeat a post, or a new key for a new lead.",
+                    fields={"idempotency_key": "already used with another body"},
+                )
             event_pk, stored = pk(event), (event.response if event.handled_at else None)
     except SQLAlchemyError as exc:
         raise StorageUnavailable("Cannot store the lead right now; retry shortly.") from exc
@@ -156,8 +188,10 @@ def handle_lead(headers: Any, raw: bytes, ip: str | None, received_at: datetime)
         return JSONResponse(stored.get("body", {}), status_code=int(stored.get("status", 200)))
     try:
         person = normalize(parse_payload(data), region=region)
-    except ValidationFailed as exc:
-        _finish(event_pk, 422, exc.to_dict(), error=f"rejected: {exc.fields}")
+    except ValidationFailed:
+        # A refusal caused by the body is not the answer for its key: corrected and sent
+        # again under the same key, the post is taken.
+        _forget(event_pk)
         raise
 
     def work():  # type: ignore[no-untyped-def]
@@ -215,12 +249,9 @@ def _fresh_score(event_pk: int, body: dict[str, Any]) -> dict[str, Any]:
         return body  # the lead is stored; only the score in this answer is older
 
 
-def _finish(event_pk: int, status: int, body: dict[str, Any], *, error: str) -> None:
+def _forget(event_pk: int) -> None:
     with session_scope() as session:
-        event = session.get(WebhookEvent, event_pk)
-        assert event is not None
-        event.handled_at, event.error = datetime.now(UTC), error[:2000]
-        event.response = {"status": status, "body": body}
+        session.execute(delete(WebhookEvent).where(col(WebhookEvent.id) == event_pk))
 
 
 LEAD_BODY = {
@@ -260,7 +291,8 @@ LEAD_BODY = {
         401: {"description": "Bad or missing signature/key"},
         413: {"description": "Over 256 KiB"},
         415: {"description": "Not JSON content"},
-        422: {"description": "Field errors"},
+        409: {"description": "The key was used before with another body; nothing stored"},
+        422: {"description": "Field errors (not kept as the key's answer)"},
         429: {"description": "Rate limited"},
         503: {"description": "Cannot store now; retry"},
     },
@@ -284,6 +316,7 @@ REFUSALS = {
     401: "unauthenticated",
     403: "forbidden",
     413: "too_large",
+    409: "conflict",
     415: "bad_request",
     422: "rejected",
     429: "rate_limited",

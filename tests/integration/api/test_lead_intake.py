@@ -171,14 +171,68 @@ def test_the_same_person_is_merged_never_doubled(office, client) -> None:
 def test_a_replay_answers_the_same_and_changes_nothing(office, client) -> None:
     first = post(client, MARIA, headers={"Idempotency-Key": "abc-123"})
     activities = count(Activity)
-    replay = post(client, {**MARIA, "message": "changed"}, headers={"Idempotency-Key": "abc-123"})
+    # The same key and the same body (its keys in another order): a replay.
+    reordered = dict(reversed(list(MARIA.items())))
+    replay = post(client, reordered, headers={"Idempotency-Key": "abc-123"})
     assert (replay.status_code, replay.json()) == (first.status_code, first.json())
     assert count(Activity) == activities and count(WebhookEvent) == 1
+    # The same key with another body is not a replay: 409, and nothing is stored.
+    changed = post(client, {**MARIA, "message": "changed"}, headers={"Idempotency-Key": "abc-123"})
+    assert changed.status_code == 409
+    assert changed.json()["error"]["code"] == "idempotency_key_reused"
+    assert count(Activity) == activities and count(WebhookEvent) == 1
+    assert the_lead().message != "changed"
     # Without the header, external_id is the event id: a new event (a merge), then its replay.
     by_external_id = post(client, MARIA)
     assert by_external_id.json()["created"] is False
     assert post(client, MARIA).json() == by_external_id.json()
     assert count(WebhookEvent) == 2
+
+
+def test_a_reused_id_never_swallows_another_person(office, client) -> None:
+    """Alice, then Bob with Alice's external_id: Bob used to get 201 with Alice's lead id
+    and was never stored."""
+    alice = {"location_id": "austin", "first_name": "Alice", "email": "alice@example.com",
+             "external_id": "42"}  # fmt: skip
+    bob = {"location_id": "austin", "first_name": "Bob", "email": "bob@example.com",
+           "external_id": "42"}  # fmt: skip
+    assert post(client, alice).status_code == 201
+    answer = post(client, bob)
+    assert answer.status_code == 409 and "already used" in answer.json()["error"]["message"]
+    with session_scope() as s:
+        assert [lead.first_name for lead in s.execute(select(Lead)).scalars()] == ["Alice"]
+    # Bob with an id of his own is taken.
+    assert post(client, {**bob, "external_id": "43"}).status_code == 201
+
+
+def test_a_refused_post_can_be_corrected_under_the_same_key(office, client) -> None:
+    """A 422 is not kept as the key's answer: corrected, the post is taken."""
+    bad = {"location_id": "austin", "first_name": "Dee", "phone": "911", "external_id": "form-77"}
+    assert post(client, bad).status_code == 422
+    assert post(client, bad).status_code == 422  # still refused, as it should be
+    fixed = post(client, {**bad, "phone": "+15125550144"})
+    assert fixed.status_code == 201 and fixed.json()["created"] is True
+    assert count(WebhookEvent) == 1
+
+
+def test_a_key_belongs_to_the_credential_that_sent_it(office, client) -> None:
+    """Two API keys of one office (two form tools) may both use id "1"; the shared secret too."""
+    from recovery_app.domain.accounts.api_keys import issue_key
+
+    with session_scope() as s:
+        tenant = s.get(Tenant, office["tenant"])
+        keys = [issue_key(s, tenant=tenant, role=Role.MANAGER, name=f"form {n}")[1] for n in (1, 2)]
+    people = [
+        {"first_name": name, "email": f"{name}@example.com", "external_id": "1"}
+        for name in ("ann", "ben", "cal")
+    ]
+    answers = [
+        post(client, people[0], secret=None, headers={"Authorization": f"Bearer {keys[0]}"}),
+        post(client, people[1], secret=None, headers={"Authorization": f"Bearer {keys[1]}"}),
+        post(client, {**people[2], "location_id": "austin"}),
+    ]
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert len({a.json()["lead_id"] for a in answers}) == 3
 
 
 def test_opt_outs_and_consent_history_survive_a_merge(office, client) -> None:
