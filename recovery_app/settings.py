@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import os
 import re
 import secrets
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Literal
 
@@ -123,8 +124,15 @@ class Settings(BaseSettings):
     sms_price_per_segment: float = Field(default=0.0083, ge=0)
     email_price: float = Field(default=0.001, ge=0)
     provider_timeout_seconds: float = Field(default=10, gt=0, le=60)
-    # Stricter state rules for marketing SMS, e.g. "FL=08:00-20:00,OK=08:00-20:00".
+    # Stricter state windows for marketing SMS, e.g. "FL=08:00-20:00,OK=08:00-20:00", on top
+    # of the state rules the engine ships (domain/compliance/state_rules.json)...
     state_quiet_hours: str = "FL=08:00-20:00"
+    # ... and a JSON file of rules in that file's shape, merged over it: more states, other
+    # hours, Sundays, holidays, caps, without a code change.
+    state_rules_file: str | None = None
+    # From this day an opt-out on one channel stops an office's marketing on every channel
+    # (the FCC's revoke-all rule, 47 CFR 64.1200(a)(10)); offices may exempt a channel.
+    revoke_all_from: date = date(2027, 1, 31)
 
     # Lead intake webhooks: requests per minute per tenant or API key (0 = unlimited).
     intake_rate_per_minute: int = Field(default=6000, ge=0)
@@ -242,6 +250,21 @@ class Settings(BaseSettings):
         numbers = [self.twilio_from_number or ""]
         numbers += [n.strip() for n in self.twilio_from_numbers.split(",")]
         return tuple(dict.fromkeys(n for n in numbers if n))
+
+    @field_validator("state_rules_file")
+    @classmethod
+    def _state_rules_file(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from recovery_app.domain.compliance.state_rules import parse
+
+        try:
+            parse(json.loads(Path(value).read_text()), source=value)
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror}") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{value} is not JSON: {exc}") from None
+        return value
 
     @field_validator("state_quiet_hours")
     @classmethod

@@ -25,7 +25,7 @@ from sqlmodel import col
 
 from recovery_app.db import get_engine, session_scope
 from recovery_app.domain.accounts.office import prices_of
-from recovery_app.domain.compliance import guard
+from recovery_app.domain.compliance import guard, revocation, state_rules
 from recovery_app.domain.compliance.suppression import is_suppressed, suppress, suppressed_among
 from recovery_app.domain.leads import timeline
 from recovery_app.messaging import outcomes, repository, senders, wake
@@ -363,6 +363,7 @@ class Dispatcher:
         return _Ready(
             message_id=pk(message),
             request_id=message.request_id,
+            urgent=message.category != MessageCategory.MARKETING,
             kind=kind,
             channel=channel_for(kind, demo_tenant=demo),
             outgoing=_outgoing(message, lead, tenant, attempted_at=now),
@@ -376,10 +377,12 @@ class Dispatcher:
 
     def _paced_send(self, ready: "_Ready", stats: DispatchStats) -> SendResult | None:
         if ready.kind == Channel.SMS and ready.channel.provider != "sandbox":
+            sender = ready.outgoing.sender or ""
             slot = self.pacer.take(
-                ready.outgoing.sender or "",
-                per_second=get_settings().sms_per_second_per_number,
+                sender,
+                per_second=senders.per_second(sender),
                 max_wait=PACING_MAX_WAIT,
+                urgent=ready.urgent,
             )
             if not slot.taken:
                 with session_scope() as session:
@@ -541,6 +544,7 @@ class _Ready:
 
     message_id: int
     request_id: str | None  # of the request or job run that queued it
+    urgent: bool  # a person is waiting for it: not paced (messaging/pacing.py)
     kind: Channel
     channel: Carrier
     outgoing: Outgoing
@@ -622,6 +626,7 @@ def facts_for(
         consent=lead.consent_sms if kind == Channel.SMS else lead.consent_email,
         has_inbound=lead.last_inbound_at is not None,
         opted_out=lead.opted_out_sms if kind == Channel.SMS else lead.opted_out_email,
+        revoked_elsewhere=revocation.revoked_elsewhere(lead, tenant, kind, now),
         suppressed=bool(message.to_address)
         and (
             (pk(tenant), kind, message.to_address or "") in known.suppressed
@@ -643,7 +648,7 @@ def facts_for(
         if message.category == MessageCategory.MARKETING
         else [],
         marketing_cap=cap,
-        state_rules=settings.state_rules,
+        state_rules=state_rules.rules(settings),
     )
 
 

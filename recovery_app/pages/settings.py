@@ -76,6 +76,28 @@ def settings_page() -> rx.Component:
                 aria_label="Resume nurture when an appointment is canceled",
             ),
         ),
+        _switch_card(
+            "An email opt-out stops marketing texts too",
+            "From 31 January 2027 (the FCC's revoke-all rule) a person who opts out on one "
+            "channel has opted out of all your marketing. Turn this off only if your counsel "
+            "says texts may go on.",
+            rx.switch(
+                checked=SettingsState.revoke_all_sms,
+                on_change=SettingsState.set_revoke_all_sms,
+                id="revoke-all-sms",
+                aria_label="An email opt-out also stops marketing texts",
+            ),
+        ),
+        _switch_card(
+            "A text opt-out stops marketing email too",
+            "The same rule the other way: STOP to a text ends marketing email as well.",
+            rx.switch(
+                checked=SettingsState.revoke_all_email,
+                on_change=SettingsState.set_revoke_all_email,
+                id="revoke-all-email",
+                aria_label="A text opt-out also stops marketing email",
+            ),
+        ),
         _section(
             "Office",
             routes.OFFICE,

@@ -7,7 +7,9 @@ import reflex as rx
 
 from recovery_app.domain.accounts import repository as accounts
 from recovery_app.domain.accounts import service
+from recovery_app.domain.compliance import revocation
 from recovery_app.jobs import status as jobs
+from recovery_app.models import Channel
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
 from recovery_app.states.notices import notice
@@ -47,6 +49,9 @@ def _job_row(job: jobs.JobStatus, now: datetime) -> JobRow:
 class SettingsState(SessionState):
     agent_pool_visible: bool = True
     resume_nurture_on_cancel: bool = True
+    # The revoke-all rule per channel: an opt-out elsewhere stops marketing texts / email.
+    revoke_all_sms: bool = True
+    revoke_all_email: bool = True
     scheduler_leader: str = ""
     job_rows: list[JobRow] = []
 
@@ -63,6 +68,8 @@ class SettingsState(SessionState):
         )
         self.agent_pool_visible = bool(tenant and tenant.agent_pool_visible)
         self.resume_nurture_on_cancel = bool(tenant and service.resume_nurture_on_cancel(tenant))
+        exempt = revocation.exempt_channels(tenant) if tenant else set()
+        self.revoke_all_sms, self.revoke_all_email = "sms" not in exempt, "email" not in exempt
         self.scheduler_leader = leader or ""
         self.job_rows = [_job_row(job, now) for job in statuses]
 
@@ -74,6 +81,24 @@ class SettingsState(SessionState):
         )
         self.agent_pool_visible = visible
         return notice.success("Saved.")
+
+    @rx.event
+    async def set_revoke_all_sms(self, stops: bool):
+        await self._set_revoke_all(Channel.SMS, stops)
+        self.revoke_all_sms = stops
+        return notice.success("Saved.")
+
+    @rx.event
+    async def set_revoke_all_email(self, stops: bool):
+        await self._set_revoke_all(Channel.EMAIL, stops)
+        self.revoke_all_email = stops
+        return notice.success("Saved.")
+
+    async def _set_revoke_all(self, channel: Channel, stops: bool) -> None:
+        viewer = await self._viewer()
+        await in_session(
+            lambda s: service.set_revoke_all(s, viewer=viewer, channel=channel, stops=bool(stops))
+        )
 
     @rx.event
     async def set_resume_nurture_on_cancel(self, resume: bool):

@@ -790,6 +790,9 @@ async def test_settings_handlers(world: World) -> None:
             SettingsState.set_resume_nurture_on_cancel, state, principal != "manager_2"
         )
         assert result == MANAGER_ONLY[principal], principal
+        for handler in (SettingsState.set_revoke_all_sms, SettingsState.set_revoke_all_email):
+            result = await attempt(handler, state, principal != "manager_2")
+            assert result == MANAGER_ONLY[principal], (principal, handler)
     with session_scope() as s:
         tenant_of = {p: s.get(User, world.users[p]).tenant_id for p in ("manager_1", "manager_2")}  # type: ignore[union-attr]
         # Each manager changed only their own tenant.
@@ -799,6 +802,8 @@ async def test_settings_handlers(world: World) -> None:
         # Agents' attempts (True) were refused: only manager 2's own "off" was stored.
         assert "resume_nurture_on_cancel" not in one.preferences  # type: ignore[union-attr]
         assert two.preferences["resume_nurture_on_cancel"] is False  # type: ignore[union-attr]
+        assert "revoke_all_exempt" not in one.preferences  # type: ignore[union-attr]
+        assert two.preferences["revoke_all_exempt"] == ["email", "sms"]  # type: ignore[union-attr]
 
 
 async def test_lead_handling_handlers(world: World) -> None:
@@ -1566,7 +1571,13 @@ COVERED = {
     "ApiKeysState": {"load", "create", "revoke"},
     "AuditState": {"load", "set_action", "set_actor", "set_period", "go_to_page"},
     "LoginState": {"load"},
-    "SettingsState": {"load", "set_agent_pool_visible", "set_resume_nurture_on_cancel"},
+    "SettingsState": {
+        "load",
+        "set_agent_pool_visible",
+        "set_resume_nurture_on_cancel",
+        "set_revoke_all_sms",
+        "set_revoke_all_email",
+    },
     "TriggersState": {"load", "create", "set_enabled", "delete", "install_defaults"},
     "DashboardState": {"load", "tick"},
     "InboxState": {"load", "refresh", "set_agent_filter", "set_only_waiting", "go_to_page"},

@@ -13,8 +13,9 @@ from recovery_app.domain.accounts.passwords import hash_password
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.audit import service as audit
+from recovery_app.domain.compliance import revocation
 from recovery_app.errors import Conflict, ValidationFailed
-from recovery_app.models import Role, Tenant, User
+from recovery_app.models import Channel, Role, Tenant, User
 
 MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 1024
@@ -142,6 +143,21 @@ def _audit_setting(
 
 # Tenant preference: when a booked appointment is canceled, the nurture it stopped carries on.
 RESUME_NURTURE_ON_CANCEL = "resume_nurture_on_cancel"
+
+
+def set_revoke_all(session: Session, *, viewer: Viewer, channel: Channel, stops: bool) -> None:
+    """Managers: whether an opt-out on the other channel also stops marketing on `channel`
+    (the FCC's revoke-all rule; yes unless the office exempts the channel); audited."""
+    require_manager(viewer, "change tenant settings")
+    tenant = session.get(Tenant, viewer.tenant_id)
+    assert tenant is not None
+    exempt = revocation.exempt_channels(tenant)
+    before = str(channel) not in exempt
+    if before == stops:
+        return
+    exempt = exempt - {str(channel)} if stops else exempt | {str(channel)}
+    tenant.preferences = dict(tenant.preferences or {}) | {revocation.EXEMPT: sorted(exempt)}
+    _audit_setting(session, tenant, viewer, f"revoke_all_{channel}", before, stops)
 
 
 def resume_nurture_on_cancel(tenant: Tenant) -> bool:

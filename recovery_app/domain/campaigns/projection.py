@@ -34,6 +34,7 @@ from recovery_app.domain.campaigns.wizard import (
     starts_at,
     step_ins,
 )
+from recovery_app.domain.compliance import state_rules
 from recovery_app.domain.compliance.quiet_hours import effective_window
 from recovery_app.domain.leads.first_response import variables
 from recovery_app.domain.leads.handling import MAX_SMS_SEGMENTS
@@ -41,7 +42,6 @@ from recovery_app.errors import ValidationFailed
 from recovery_app.messaging import drafting
 from recovery_app.messaging.segments import count_segments
 from recovery_app.models import AiDraft, Channel, Enrollment, EnrollmentStatus, Lead, Tenant
-from recovery_app.settings import get_settings
 
 # Anthropic's rule of thumb for English: about four characters a token. Used only until the
 # office has AI drafts of its own, whose recorded token counts replace it.
@@ -327,13 +327,25 @@ def findings(
                     f"go out only {allowed.label()} in the lead's time, the rest wait.",
                 )
             )
-        for state, (start, end) in sorted(get_settings().state_rules.items()):
+        for state, rule in sorted(state_rules.rules().items()):
+            start, end = rule.window or (allowed.start, allowed.end)
+            limits = []
             if sms_window.start < start or sms_window.end > end:
+                limits.append(f"only {start:%H:%M}-{end:%H:%M}")
+            if rule.sunday is not None:
+                limits.append(f"Sundays {rule.sunday[0]:%H:%M}-{rule.sunday[1]:%H:%M}")
+            if rule.no_sundays or rule.no_holidays:
+                days = " or ".join(
+                    n
+                    for n, on in (("Sundays", rule.no_sundays), ("holidays", rule.no_holidays))
+                    if on
+                )
+                limits.append(f"never on {days}")
+            if rule.max_marketing_per_24h is not None:
+                limits.append(f"at most {rule.max_marketing_per_24h} in 24 h")
+            if limits:
                 found.append(
-                    Finding(
-                        "note",
-                        f"Leads in {state} get texts only {start:%H:%M}-{end:%H:%M} (state rule).",
-                    )
+                    Finding("note", f"Leads in {state} get texts {', '.join(limits)} (state law).")
                 )
     if email_steps:
         found.append(

@@ -13,11 +13,13 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from recovery_app.domain.compliance.quiet_hours import (
+    Schedule,
     effective_window,
     lead_zones,
     next_allowed,
     phone_state,
 )
+from recovery_app.domain.compliance.state_rules import StateRule
 from recovery_app.models import Channel, MessageCategory
 
 # "Compliance" messages (the one opt-out confirmation) pass even right after an opt-out.
@@ -61,11 +63,21 @@ class Facts:
     consent: bool
     has_inbound: bool
     opted_out: bool
+    # Opted out on the other channel, and the office's revoke-all rule stops this one too.
+    revoked_elsewhere: bool
     suppressed: bool
     prior_outbound_sms: bool
     marketing_sent_last_24h: list[datetime]
     marketing_cap: int
-    state_rules: dict[str, tuple[time, time]]
+    state_rules: dict[str, StateRule]
+
+    @property
+    def state(self) -> str | None:
+        return phone_state(self.lead_phone) if self.lead_phone else None
+
+    def state_rule(self, now: datetime) -> StateRule | None:
+        rule = self.state_rules.get(self.state or "")
+        return rule if rule is not None and rule.in_force(now.date()) else None
 
 
 def check(facts: Facts, *, now: datetime) -> Verdict:
@@ -83,6 +95,14 @@ def check(facts: Facts, *, now: datetime) -> Verdict:
             Action.BLOCK, "opted_out", f"The lead opted out of {_channel_word(facts.channel)}."
         )
     marketing = facts.category == MessageCategory.MARKETING
+    if marketing and facts.revoked_elsewhere:
+        # The FCC's revoke-all rule: one opt-out ends the office's marketing on every channel.
+        return Verdict(
+            Action.BLOCK,
+            "opted_out",
+            "The lead opted out on another channel, which stops all of this office's "
+            "marketing to them.",
+        )
     # A person writing to a lead who never wrote to us reaches them unasked too: quiet hours.
     unasked = (
         marketing
@@ -100,16 +120,18 @@ def check(facts: Facts, *, now: datetime) -> Verdict:
             "no_postal_address",
             "Marketing email needs the office's postal address in the footer; add it in Settings.",
         )
-    if (
-        marketing
-        and facts.marketing_cap
-        and len(facts.marketing_sent_last_24h) >= facts.marketing_cap
-    ):
-        oldest = sorted(facts.marketing_sent_last_24h)[-facts.marketing_cap]
+    cap, why = facts.marketing_cap, ""
+    rule = facts.state_rule(now) if facts.channel == Channel.SMS else None
+    state_cap = rule.max_marketing_per_24h if rule is not None else None
+    if state_cap is not None and (not cap or state_cap < cap):
+        cap, why = state_cap, f", {rule.state} law" if rule is not None else ""
+    if marketing and cap and len(facts.marketing_sent_last_24h) >= cap:
+        oldest = sorted(facts.marketing_sent_last_24h)[-cap]
         return Verdict(
             Action.HOLD,
             "frequency_cap",
-            f"Already {len(facts.marketing_sent_last_24h)} marketing messages in 24 h (cap {facts.marketing_cap}).",
+            f"Already {len(facts.marketing_sent_last_24h)} marketing messages in 24 h "
+            f"(cap {cap}{why}).",
             until=oldest + timedelta(hours=24),
         )
     if unasked and facts.channel == Channel.SMS:
@@ -135,30 +157,33 @@ def _quiet_hours(facts: Facts, now: datetime) -> Verdict | None:
             "The lead's time zone is unknown (no zone, phone or tenant zone); set it on the lead.",
             until=now + UNKNOWN_ZONE_RETRY,
         )
-    state = phone_state(facts.lead_phone) if facts.lead_phone else None
-    window = effective_window(
-        tenant_quiet_start=facts.tenant_quiet_start,
-        tenant_quiet_end=facts.tenant_quiet_end,
-        state=state,
-        state_rules=facts.state_rules,
+    rule = facts.state_rule(now)
+    base = effective_window(
+        tenant_quiet_start=facts.tenant_quiet_start, tenant_quiet_end=facts.tenant_quiet_end
     )
-    allowed_at = next_allowed(now, zones, window)
+    schedule = Schedule(base, rule)
+    allowed_at = next_allowed(now, zones, schedule)
     if allowed_at == now:
         return None
     local = now.astimezone(ZoneInfo(zones[0]))
-    where = f"{state} rule " if state and state in facts.state_rules else ""
+    where = f"{rule.state} rule " if rule is not None else ""
+    today = schedule.window_on(local.date())
     if allowed_at is None:
         return Verdict(
             Action.HOLD,
             "quiet_hours",
-            f"No minute is inside the {where}{window.label()} window in all of {', '.join(zones)}.",
+            f"No minute is allowed by the {where or ''}window in all of {', '.join(zones)} soon.",
             until=now + UNKNOWN_ZONE_RETRY,
         )
+    opens = allowed_at.astimezone(ZoneInfo(zones[0]))
+    if today is None:
+        reason = f"no marketing texts on {local:%A %b %d} ({where.strip() or 'state rule'})"
+    else:
+        reason = f"{where}quiet hours (allowed {today.label()})"
     return Verdict(
         Action.HOLD,
         "quiet_hours",
-        f"{local:%H:%M} in {zones[0]} - {where}quiet hours until {window.start:%H:%M}"
-        f" (allowed {window.label()}).",
+        f"{local:%H:%M} in {zones[0]} - {reason}; next {opens:%a %H:%M}.",
         until=allowed_at,
     )
 

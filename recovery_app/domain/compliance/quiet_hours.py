@@ -2,8 +2,9 @@
 
 The lead's time zone comes from the lead, else from the phone number (an area code can span two
 zones: then the text must be allowed in all of them), else from the tenant. The window is the
-legal 08:00-21:00, narrowed by the tenant's own quiet hours and by state rules (Florida's
-08:00-20:00 ships by default). Without any time zone the answer is "unknown": hold, never guess.
+legal 08:00-21:00, narrowed by the tenant's own quiet hours and by the lead's state rule
+(state_rules.py: hours, Sundays, holidays). Without any time zone the answer is "unknown":
+hold, never guess.
 """
 
 import functools
@@ -14,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import geocoder
 from phonenumbers import timezone as phone_timezone
+
+from recovery_app.domain.compliance.state_rules import StateRule
 
 LEGAL_WINDOW = (time(8, 0), time(21, 0))
 
@@ -142,7 +145,8 @@ def effective_window(
     state: str | None = None,
     state_rules: dict[str, tuple[time, time]] | None = None,
 ) -> Window:
-    """The legal window narrowed by the tenant's quiet hours and the lead's state rule."""
+    """The legal window narrowed by the tenant's quiet hours (and a plain state window, for
+    callers that show one; the guard applies whole state rules through `Schedule`)."""
     start, end = LEGAL_WINDOW
     if (
         tenant_quiet_end is not None
@@ -161,27 +165,71 @@ def _local(moment: datetime, zone: str) -> datetime:
     return moment.astimezone(ZoneInfo(zone))
 
 
-def _next_start(moment: datetime, zone: str, window: Window) -> datetime:
-    """The next moment (UTC, >= `moment`) at which `zone` is inside `window`."""
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a marketing text may go, per local day: `base` (the legal window and the office's
+    quiet hours) narrowed by the lead's state rule on that day - and no minute at all on a
+    day the state forbids (a Sunday, a state holiday)."""
+
+    base: Window
+    rule: StateRule | None = None
+
+    def window_on(self, day: date) -> Window | None:
+        start, end = self.base.start, self.base.end
+        if self.rule is not None:
+            span = self.rule.span_on(day)
+            if span is None:
+                return None
+            start, end = max(start, span[0]), min(end, span[1])
+        return Window(start, end) if start < end else None
+
+    def contains(self, local: datetime) -> bool:
+        window = self.window_on(local.date())
+        return window is not None and window.contains(local.time())
+
+
+# How far ahead a held text looks for its next allowed minute (two weeks covers any run of
+# Sundays and holidays).
+LOOKAHEAD_DAYS = 15
+
+
+def _next_start(moment: datetime, zone: str, schedule: Schedule) -> datetime | None:
+    """The next moment (UTC, >= `moment`) at which `zone` is inside the schedule."""
     local = _local(moment, zone)
-    if window.contains(local.time()):
-        return moment
-    day: date = local.date() if local.time() < window.start else local.date() + timedelta(days=1)
-    start = datetime.combine(day, window.start, tzinfo=ZoneInfo(zone))
-    return start.astimezone(UTC)
+    for offset in range(LOOKAHEAD_DAYS):
+        day = local.date() + timedelta(days=offset)
+        window = schedule.window_on(day)
+        if window is None:
+            continue
+        if offset == 0:
+            if window.contains(local.time()):
+                return moment
+            if local.time() >= window.start:
+                continue  # today's window is over
+        start = datetime.combine(day, window.start, tzinfo=ZoneInfo(zone))
+        return start.astimezone(UTC)
+    return None
 
 
-def next_allowed(moment: datetime, zones: tuple[str, ...], window: Window) -> datetime | None:
-    """`moment` if every zone is inside the window now, else the first later minute when all are;
-    None when no such minute exists (zones too far apart for the window)."""
-    if window.start >= window.end or not zones:
+def next_allowed(
+    moment: datetime, zones: tuple[str, ...], schedule: Schedule | Window
+) -> datetime | None:
+    """`moment` if every zone is inside the schedule now, else the first later minute when
+    all are; None when no such minute exists soon (zones too far apart for the window, or no
+    allowed day within LOOKAHEAD_DAYS)."""
+    if isinstance(schedule, Window):
+        schedule = Schedule(schedule)
+    if not zones:
         return None
     candidate = moment
-    for _ in range(8):
-        later = max(_next_start(candidate, zone, window) for zone in zones)
+    for _ in range(16):
+        starts = [_next_start(candidate, zone, schedule) for zone in zones]
+        if any(start is None for start in starts):
+            return None
+        later = max(start for start in starts if start is not None)
         if later != moment:
             later = _ceil_minute(later)  # a held message waits for a whole minute
-        if all(window.contains(_local(later, zone).time()) for zone in zones):
+        if all(schedule.contains(_local(later, zone)) for zone in zones):
             return later
         candidate = later + timedelta(minutes=1)
     return None

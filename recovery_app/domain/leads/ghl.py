@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from recovery_app import jsonbody
 from recovery_app.domain.accounts.repository import tenant_by_location
+from recovery_app.domain.conversations import inbound
 from recovery_app.domain.leads import timeline
 from recovery_app.domain.leads.intake import (
     IntakeResult,
@@ -22,6 +23,7 @@ from recovery_app.domain.leads.intake import (
     phone_e164,
 )
 from recovery_app.errors import ValidationFailed
+from recovery_app.messaging import outbox
 from recovery_app.messaging.inbox import Unmatched
 from recovery_app.models import (
     Channel,
@@ -154,7 +156,9 @@ def _inbound_message(
     if lead is None:
         raise Unmatched(f"no lead for GoHighLevel contact {contact!r}", final=True)
     channel = Channel.EMAIL if str(data.get("messageType", "")).lower() == "email" else Channel.SMS
-    key = f"in:ghl:{data.get('messageId') or data.get('id') or now.isoformat()}"
+    # GoHighLevel's message ids are its own per location: the key is the office's.
+    ref = str(data.get("messageId") or data.get("id") or now.isoformat())
+    key = outbox.inbound_key("ghl", ref, tenant_id=tenant_id)
     if session.execute(select(col(Message.id)).where(col(Message.idempotency_key) == key)).first():
         return
     message = Message(
@@ -166,11 +170,29 @@ def _inbound_message(
         body=str(data.get("body") or "")[:5000],
         idempotency_key=key,
         provider="ghl",
-        provider_id=str(data.get("messageId") or "")[:64] or None,
+        provider_id=outbox.fitted(str(data.get("messageId") or ""), outbox.PROVIDER_ID_LENGTH)
+        or None,
         created_at=now,
         updated_at=now,
         sent_at=now,
     )
     session.add(message)
     session.flush()
+    # Revocation by any reasonable means (the FCC's 2025 rule), honoured at once: STOP or an
+    # opt-out in words through the CRM's inbox counts as through our number.
+    keyword, word = inbound.keyword_of(message.body)
+    if keyword in (inbound.Keyword.STOP, inbound.Keyword.OPT_OUT):
+        timeline.add_activity(
+            session, lead, timeline.IN_KIND[channel], now=now, message_id=message.id,
+            data={"keyword": word} if word else {"opt_out": True},
+        )  # fmt: skip
+        timeline.opt_out(
+            session,
+            lead,
+            channel,
+            reason=f"Replied {word}" if word else f"Asked to stop: {message.body.strip()[:80]}",
+            now=now,
+            actor_label="webhook:ghl",
+        )
+        return
     timeline.record_reply(session, lead, message, now=now)

@@ -174,3 +174,44 @@ def test_storage_outage_answers_429_so_ghl_retries(keys, client, monkeypatch) ->
     db.reset_engine()
     response = send(client, CONTACT, ed=ed)
     assert response.status_code == 429 and response.headers["Retry-After"] == "30"
+
+
+def test_message_ids_are_scoped_to_the_office(keys, client) -> None:
+    """GoHighLevel's message ids are per location: the same id in another office is another
+    message (it was dropped as a duplicate of the first office's)."""
+    ed, _ = keys
+    with session_scope() as s:
+        other = make_tenant(s, location_id="ghl-loc-2", name="Other GHL Office")
+        make_user(s, other, role=Role.AGENT)
+    for location, contact in (("ghl-loc-1", "c-1"), ("ghl-loc-2", "c-2")):
+        send(client, {**CONTACT, "locationId": location, "id": contact,
+                      "webhookId": f"wh-{location}"}, ed=ed)  # fmt: skip
+        send(
+            client,
+            {"type": "InboundMessage", "locationId": location, "contactId": contact,
+             "messageId": "m-1", "body": "Still interested", "messageType": "SMS",
+             "webhookId": f"wh-msg-{location}"},
+            ed=ed,
+        )  # fmt: skip
+    with session_scope() as s:
+        inbound = s.execute(select(Message).where(Message.direction == "inbound")).scalars().all()
+        assert len(inbound) == 2 and len({m.tenant_id for m in inbound}) == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "body", "field"),
+    [("SMS", "Please stop texting me", "opted_out_sms"), ("Email", "STOP", "opted_out_email")],
+)
+def test_an_opt_out_through_the_crm_inbox_is_honoured_at_once(keys, client, kind, body, field):
+    """Revocation by any reasonable means (the FCC's 2025 rule): a STOP or an opt-out in words
+    that reaches us through GoHighLevel counts like one to our number."""
+    ed, _ = keys
+    send(client, CONTACT, ed=ed)
+    send(
+        client,
+        {"type": "InboundMessage", "locationId": "ghl-loc-1", "contactId": "c-100",
+         "messageId": "m-stop", "body": body, "messageType": kind, "webhookId": "wh-stop"},
+        ed=ed,
+    )  # fmt: skip
+    [lead] = leads()
+    assert getattr(lead, field) is True

@@ -415,8 +415,9 @@ def test_pacing_spaces_texts_from_one_number(office, providers, monkeypatch) -> 
     with session_scope() as session:
         ids = [lead.id for lead in _texting_leads(session, office, first=7000, count=6)]
     for n, lead_id in enumerate(ids):
+        # Marketing: the bulk is paced (texts a person waits for are not, see below).
         office.queue(
-            body=f"Paced {n}", key=f"p{n}", lead_id=lead_id, category=MessageCategory.CONVERSATIONAL
+            body=f"Paced {n}", key=f"p{n}", lead_id=lead_id, category=MessageCategory.MARKETING
         )
     # Real seconds pass (the pacer spaces sends in wall time) from the office's noon, so the
     # quiet hours of the lead's zone never depend on when the suite runs.
@@ -519,3 +520,78 @@ def test_a_result_that_cannot_be_recorded_is_reconciled_not_sent_again(
     office.dispatcher.drain()
     assert message(sms).status == MessageStatus.SENT
     assert len(providers.twilio.messages) == 1 and len(providers.sendgrid.mails) == 1
+
+
+def test_first_responses_never_wait_behind_a_campaign_at_the_default_pace(
+    office, providers, monkeypatch
+) -> None:
+    """SMS_PER_SECOND_PER_NUMBER at its default (1): a campaign of 400 texts falls due, then a
+    burst of 60 new leads' first texts. The first texts are claimed ahead of the campaign and
+    not paced, so they all go at once; the campaign keeps to one text a second."""
+    from recovery_app.settings import reload_settings
+
+    monkeypatch.delenv("SMS_PER_SECOND_PER_NUMBER")  # the default, not the fixture's 0
+    reload_settings()
+    with session_scope() as session:
+        bulk = _texting_leads(session, office, first=3000, count=400)
+        burst = _texting_leads(session, office, first=4000, count=60)
+        for lead in bulk:
+            session.add(_queued(office, lead, MessageCategory.MARKETING, "Spring open houses!"))
+        session.flush()
+        office.clock.advance(seconds=1)  # the campaign fell due first
+        for lead in burst:
+            session.add(_queued(office, lead, MessageCategory.AUTOMATED, "Thanks, it's Ann!"))
+    started = time.monotonic()
+    while len(providers.twilio.messages) < 60 and time.monotonic() - started < 20:
+        office.dispatcher.run_once()
+    took = time.monotonic() - started
+    firsts = [m for m in providers.twilio.messages if m["Body"].startswith("Thanks, it's Ann!")]
+    bulk_sent = [m for m in providers.twilio.messages if m["Body"].startswith("Spring")]
+    assert len(firsts) == 60, took
+    assert took < 5
+    assert len(bulk_sent) <= took + 2  # the bulk kept its pace
+
+
+def _queued(office, lead: Lead, category: MessageCategory, body: str) -> Message:
+    now = office.clock.now
+    return Message(
+        tenant_id=office.tenant_id,
+        lead_id=lead.id,
+        channel=Channel.SMS,
+        direction="outbound",
+        category=category,
+        to_address=lead.phone,
+        body=body,
+        idempotency_key=f"{category}:{lead.id}",
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def test_from_2027_an_opt_out_on_one_channel_stops_marketing_on_the_other(office, providers):
+    """The FCC's revoke-all rule (31 January 2027): STOP to a text ends marketing email too,
+    unless the office keeps email apart (Settings)."""
+    from datetime import UTC, datetime
+
+    from recovery_app.domain.compliance.revocation import EXEMPT
+
+    with session_scope() as session:
+        office.lead(session).opted_out_sms = True
+    office.clock.now = datetime(2027, 1, 30, 18, tzinfo=UTC)  # the day before: still sent
+    before = office.queue(Channel.EMAIL, body="A new listing", key="revoke-1")
+    office.clock.now = datetime(2027, 2, 1, 18, tzinfo=UTC)
+    after = office.queue(Channel.EMAIL, body="Another listing", key="revoke-2")
+    office.clock.now = datetime(2027, 1, 30, 18, tzinfo=UTC)
+    office.dispatcher.drain()
+    office.clock.now = datetime(2027, 2, 1, 18, tzinfo=UTC)
+    office.dispatcher.drain()
+    assert message(before).status == MessageStatus.SENT
+    assert message(after).status == MessageStatus.SUPPRESSED
+    assert "another channel" in (message(after).error_message or "")
+    with session_scope() as session:
+        tenant = tenant_of(session, office)
+        tenant.preferences = {**(tenant.preferences or {}), EXEMPT: ["email"]}
+    exempt = office.queue(Channel.EMAIL, body="Exempted", key="revoke-3")
+    office.dispatcher.drain()
+    assert message(exempt).status == MessageStatus.SENT
