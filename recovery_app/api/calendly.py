@@ -23,6 +23,7 @@ from recovery_app import jsonbody
 from recovery_app.api.webhooks import BadRequest, SignatureRequired, read_body
 from recovery_app.db import session_scope
 from recovery_app.domain.accounts.repository import sole_tenant, tenant_by_location
+from recovery_app.domain.ids import ascii_int
 from recovery_app.domain.leads.calendly import InviteeEvent, parse_event
 from recovery_app.errors import RecoveryError, StorageUnavailable, ValidationFailed
 from recovery_app.messaging import inbox
@@ -57,16 +58,17 @@ def verify_signature(header: str | None, raw: bytes, *, key: str, now: float) ->
             stamp = value.strip()
         elif name == "v1":
             signatures.append(value.strip().lower().encode("utf-8", "replace"))
-    if not stamp or not stamp.isdigit() or not signatures:
+    stamp_value = ascii_int(stamp or "", maximum=10**12)
+    if stamp_value is None or not signatures:
         raise SignatureRequired(
             f"Malformed {SIGNATURE_HEADER}: expected t=<unix time>,v1=<hex signature>."
         )
-    expected = hmac.new(key.encode(), stamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    expected = hmac.new(key.encode(), str(stamp).encode() + b"." + raw, hashlib.sha256).hexdigest()
     # compare_digest on every candidate: constant time whichever one matches.
     matches = [hmac.compare_digest(expected.encode(), s) for s in signatures]
     if not any(matches):
         raise SignatureRequired(f"{SIGNATURE_HEADER} does not match the body.")
-    if abs(now - int(stamp)) > TOLERANCE_SECONDS:
+    if abs(now - stamp_value) > TOLERANCE_SECONDS:
         raise SignatureRequired(
             f"{SIGNATURE_HEADER} is more than {TOLERANCE_SECONDS // 60} minutes old (or ahead "
             "of our clock): refused as a possible replay."

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recovery_app.db import session_scope
@@ -77,7 +78,23 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+    """The database refused a value as sent (a number past BIGINT, a NUL character): the
+    request's fault, answered 400 - the routes bound and clean what they know of, this is
+    the net under the rest."""
+    logger.info("refused a value the database cannot hold: %s", type(exc).__name__)
+    return JSONResponse(
+        error_body(
+            "bad_request",
+            "A value in the request cannot be stored as sent (a number too large, or a NUL "
+            "character).",
+        ),
+        status_code=400,
+    )
+
+
 def install_error_handlers(api: FastAPI) -> None:
+    api.add_exception_handler(DataError, _data_error)
     api.add_exception_handler(RecoveryError, _recovery_error)
     api.add_exception_handler(StarletteHTTPException, _http_error)
     api.add_exception_handler(RequestValidationError, _validation_error)

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from recovery_app.domain.ids import ascii_int
 from recovery_app.routes import API_PREFIX
 from recovery_app.settings import Settings, get_settings, is_production
 
@@ -198,9 +199,19 @@ def _too_large(limit: int) -> JSONResponse:
     )
 
 
+def _nul_in_address() -> JSONResponse:
+    from recovery_app.api.errors import error_body
+
+    return JSONResponse(
+        error_body("bad_request", "The address holds a NUL character (%00)."), status_code=400
+    )
+
+
 class BodyLimit:
     """413 for a body over the route's limit: at once when Content-Length says so, else as
-    soon as the streamed body passes it (the route never sees more than the limit)."""
+    soon as the streamed body passes it (the route never sees more than the limit). And 400
+    for a NUL character in the address: never meaningful there, and PostgreSQL refuses it in
+    any query it reaches (`?q=%00` was a 500)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -209,9 +220,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+            await _nul_in_address()(scope, receive, send)
+            return
         limit = body_limit(get_settings(), scope.get("path", ""))
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared and (ascii_int(declared, maximum=2**62) or 0) > limit:
             await _too_large(limit)(scope, receive, send)
             return
         received = 0

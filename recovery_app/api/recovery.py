@@ -1,7 +1,7 @@
 """REST API under /api/v1/recovery (Bearer API key). Manager keys see the tenant; agent keys
 see their own leads. A lead outside the caller's view answers 404, never someone else's data."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
@@ -22,6 +22,7 @@ from recovery_app.api.schemas import (
     TriggerIn,
     TriggerOut,
 )
+from recovery_app.api.types import PathId
 from recovery_app.db import session_scope
 from recovery_app.domain.analytics import roi
 from recovery_app.domain.campaigns import recovery
@@ -60,7 +61,7 @@ def list_leads(
 
 
 @router.get("/leads/{lead_id}", response_model=LeadDetailOut, summary="One lead with its timeline")
-def get_lead(lead_id: int, viewer: ApiViewer) -> LeadDetailOut:
+def get_lead(lead_id: PathId, viewer: ApiViewer) -> LeadDetailOut:
     with session_scope() as session:
         detail = leads.get_lead_detail(session, viewer=viewer, lead_id=lead_id)
         return LeadDetailOut(
@@ -117,7 +118,7 @@ def create_campaign(body: CampaignIn, viewer: ApiViewer) -> CampaignOut:
 
 
 @router.get("/campaigns/{campaign_id}", response_model=CampaignOut, summary="One campaign")
-def get_campaign(campaign_id: int, viewer: ApiViewer) -> CampaignOut:
+def get_campaign(campaign_id: PathId, viewer: ApiViewer) -> CampaignOut:
     with session_scope() as session:
         campaign = campaigns.get_campaign(session, viewer=viewer, campaign_id=campaign_id)
         return CampaignOut.of(campaigns.describe(session, campaign))
@@ -128,7 +129,7 @@ def get_campaign(campaign_id: int, viewer: ApiViewer) -> CampaignOut:
     response_model=CampaignOut,
     summary='Change a campaign; {"status": "active"} launches or resumes it, "paused" pauses it',
 )
-def update_campaign(campaign_id: int, body: CampaignPatch, viewer: ApiViewer) -> CampaignOut:
+def update_campaign(campaign_id: PathId, body: CampaignPatch, viewer: ApiViewer) -> CampaignOut:
     with session_scope() as session:
         campaign = campaigns.update_campaign(
             session,
@@ -145,7 +146,7 @@ def update_campaign(campaign_id: int, body: CampaignPatch, viewer: ApiViewer) ->
     status_code=204,
     summary="Delete a draft, or archive a campaign that ran (its results stay)",
 )
-def delete_campaign(campaign_id: int, viewer: ApiViewer) -> Response:
+def delete_campaign(campaign_id: PathId, viewer: ApiViewer) -> Response:
     with session_scope() as session:
         campaigns.archive(session, viewer=viewer, campaign_id=campaign_id, now=datetime.now(UTC))
     return Response(status_code=204)
@@ -193,7 +194,7 @@ def analytics(
     now = datetime.now(UTC)
     with session_scope() as session:
         today = roi.office_clock(session, viewer=viewer, now=now).date()
-        period = roi.Period(start or (end or today) - timedelta(days=29), end or today)
+        period = roi.Period.of(start, end, today)
         report = roi.report(session, viewer=viewer, period=period, model=model, now=now)
         moved = roi.flow(session, viewer=viewer, period=period)
     costs = report.costs

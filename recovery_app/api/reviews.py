@@ -9,8 +9,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from recovery_app.api.deps import ApiViewer
+from recovery_app.api.types import PathId, QueryId
 from recovery_app.db import session_scope
 from recovery_app.domain.campaigns import review
+from recovery_app.domain.ids import RowId
 from recovery_app.models import DraftStatus
 
 router = APIRouter(prefix="/recovery/reviews", tags=["approval queue"])
@@ -67,7 +69,7 @@ class ApproveIn(BaseModel):
 class ApproveAllIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    campaign_id: int
+    campaign_id: RowId
 
 
 class DecisionOut(BaseModel):
@@ -83,7 +85,7 @@ class ApprovedCountOut(BaseModel):
 @router.get("", response_model=ReviewListOut, summary="Drafts waiting for a decision, oldest first")
 def list_reviews(
     viewer: ApiViewer,
-    campaign_id: int | None = None,
+    campaign_id: QueryId = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 100,
 ) -> ReviewListOut:
     with session_scope() as session:
@@ -96,7 +98,7 @@ def list_reviews(
     response_model=DecisionOut,
     summary="Send the draft (with an edited subject or body when given)",
 )
-def approve(review_id: int, body: ApproveIn, viewer: ApiViewer) -> DecisionOut:
+def approve(review_id: PathId, body: ApproveIn, viewer: ApiViewer) -> DecisionOut:
     with session_scope() as session:
         message = review.approve(
             session,
@@ -114,7 +116,7 @@ def approve(review_id: int, body: ApproveIn, viewer: ApiViewer) -> DecisionOut:
     response_model=DecisionOut,
     summary="Do not use the AI text: the step's template goes out instead",
 )
-def reject(review_id: int, viewer: ApiViewer) -> DecisionOut:
+def reject(review_id: PathId, viewer: ApiViewer) -> DecisionOut:
     with session_scope() as session:
         message = review.reject(session, viewer=viewer, review_id=review_id, now=datetime.now(UTC))
         return DecisionOut(status=DraftStatus.REJECTED, message_id=message.id if message else None)

@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from recovery_app.domain.campaigns.service import CampaignView
+from recovery_app.domain.ids import RowId
 from recovery_app.models import Activity, Lead, Message
 
 
@@ -184,8 +185,8 @@ class CampaignListOut(BaseModel):
 
 
 class TriggerIn(BaseModel):
-    lead_id: int
-    campaign_id: int | None = None
+    lead_id: RowId
+    campaign_id: RowId | None = None
 
 
 class TriggerOut(BaseModel):

@@ -9,8 +9,10 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from recovery_app.api.deps import ApiViewer
+from recovery_app.api.types import PathId
 from recovery_app.db import session_scope
 from recovery_app.domain.campaigns import trigger_rules
+from recovery_app.domain.ids import SmallCount
 from recovery_app.models import TriggerRule
 
 router = APIRouter(prefix="/recovery/triggers", tags=["triggers"])
@@ -26,8 +28,8 @@ class TriggerRuleIn(BaseModel):
     name: str = Field(max_length=200)
     event: str = Field(max_length=32)
     action: str = Field(max_length=32)
-    threshold: int = 1
-    window_hours: int = 24
+    threshold: SmallCount = 1
+    window_hours: SmallCount = 24
     keywords: list[str] = Field(default_factory=list, max_length=100)
     params: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
@@ -41,8 +43,8 @@ class TriggerRulePatch(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     event: str | None = Field(default=None, max_length=32)
     action: str | None = Field(default=None, max_length=32)
-    threshold: int | None = None
-    window_hours: int | None = None
+    threshold: SmallCount | None = None
+    window_hours: SmallCount | None = None
     keywords: list[str] | None = Field(default=None, max_length=100)
     params: dict[str, Any] | None = None
     enabled: bool | None = None
@@ -88,7 +90,7 @@ def create_rule(body: TriggerRuleIn, viewer: ApiViewer) -> TriggerRuleOut:
 
 
 @router.patch("/{rule_id}", response_model=TriggerRuleOut, summary="Change a trigger rule")
-def update_rule(rule_id: int, body: TriggerRulePatch, viewer: ApiViewer) -> TriggerRuleOut:
+def update_rule(rule_id: PathId, body: TriggerRulePatch, viewer: ApiViewer) -> TriggerRuleOut:
     with session_scope() as session:
         rule = trigger_rules.update_rule(
             session,
@@ -101,7 +103,7 @@ def update_rule(rule_id: int, body: TriggerRulePatch, viewer: ApiViewer) -> Trig
 
 
 @router.delete("/{rule_id}", status_code=204, summary="Delete a trigger rule")
-def delete_rule(rule_id: int, viewer: ApiViewer) -> Response:
+def delete_rule(rule_id: PathId, viewer: ApiViewer) -> Response:
     with session_scope() as session:
         trigger_rules.delete_rule(session, viewer=viewer, rule_id=rule_id, now=datetime.now(UTC))
     return Response(status_code=204)

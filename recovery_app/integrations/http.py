@@ -14,7 +14,9 @@ Scheduler jobs and page handlers reach the domain from worker threads without an
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
+import socket
 import threading
 import time
 from collections import deque
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -138,6 +141,27 @@ class OutboundError(Exception):
         super().__init__(f"{integration}: {reason}")
         self.integration, self.reason, self.status = integration, reason, status
         self.body, self.retry_after = body, retry_after
+
+
+class NotPublic(OutboundError):
+    """The address is not on the public internet (loopback, a private network, link-local,
+    reserved): nothing was sent, and nothing about what listens there is told."""
+
+
+async def ensure_public(integration: str, url: str) -> None:
+    """NotPublic unless every address `url`'s host resolves to is a public one. For URLs a
+    user typed (a Slack webhook in Settings): otherwise "Send test" would probe the server's
+    own network for whoever can edit a setting (server-side request forgery)."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise NotPublic(integration, f"{host or 'the address'} does not resolve") from None
+    addresses = {str(info[4][0]).split("%")[0] for info in infos}
+    if not addresses or not all(ipaddress.ip_address(a).is_global for a in addresses):
+        raise NotPublic(
+            integration, f"{host} is not a public internet address: nothing was sent there"
+        )
 
 
 class CircuitOpen(OutboundError):

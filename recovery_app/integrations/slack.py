@@ -8,12 +8,13 @@ to the URL until a person fixes it ("needs attention").
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
-from recovery_app.integrations.http import Outbound, OutboundError
+from recovery_app.integrations.http import NotPublic, Outbound, OutboundError, ensure_public
 
 MAX_URL = 500
 LOOPBACK_HOSTS = {"127.0.0.1", "::1", "localhost"}
@@ -66,6 +67,8 @@ def check_webhook_url(value: str, *, allow_loopback_http: bool = False) -> str |
     except ValueError:
         raise ValueError("not a web address") from None
     loopback = parts.scheme == "http" and host in LOOPBACK_HOSTS and allow_loopback_http
+    if not loopback and _private_literal(host):
+        raise ValueError("a public internet address (not a private, loopback or local one)")
     if (
         (not (parts.scheme == "https" and "." in host) and not loopback)
         or parts.username is not None
@@ -76,6 +79,15 @@ def check_webhook_url(value: str, *, allow_loopback_http: bool = False) -> str |
             "an https:// incoming-webhook address such as https://hooks.slack.com/services/..."
         )
     return url
+
+
+def _private_literal(host: str) -> bool:
+    """An IP address written as the host that is not a public one (names are checked when
+    posting, as they resolve then)."""
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_global
+    except ValueError:
+        return host == "localhost" or host.endswith(".localhost")
 
 
 def mask(url: str | None) -> str:
@@ -122,10 +134,15 @@ def message(title: str, lines: list[str], *, url: str | None, button: str = "Ope
     return {"text": fallback[:3000], "blocks": blocks}
 
 
-async def post(outbound: Outbound, url: str, payload: dict) -> Answer:
-    """POST one message; never raises for Slack's or the network's failures."""
+async def post(outbound: Outbound, url: str, payload: dict, *, public_only: bool = False) -> Answer:
+    """POST one message; never raises for Slack's or the network's failures. `public_only`:
+    a URL a user typed, posted to only when it resolves to public addresses."""
     try:
+        if public_only:
+            await ensure_public(outbound.integration, url)
         response = await outbound.request("POST", url, json=payload)
+    except NotPublic as exc:
+        return Answer(Verdict.ATTENTION, None, "", exc.reason)
     except OutboundError as exc:
         detail = exc.reason if exc.status is None else f"Slack answered {exc.reason}"
         return Answer(Verdict.RETRY, exc.status, exc.body, detail, exc.retry_after)

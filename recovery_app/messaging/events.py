@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from recovery_app.domain.campaigns import triggers
 from recovery_app.domain.compliance.suppression import suppress
 from recovery_app.domain.conversations import attribution, inbound, unmatched
+from recovery_app.domain.ids import ascii_int, parse_id
 from recovery_app.domain.leads import timeline
 from recovery_app.messaging import repository
 from recovery_app.messaging.dispatcher import DEAD_NUMBER_CODES
@@ -158,9 +159,10 @@ EMAIL_SUPPRESS = {"bounce", "dropped", "spamreport"}
 def sendgrid_event(session: Session, event: WebhookEvent, now: datetime) -> None:
     data = json.loads(event.raw_body)
     raw_id = str(data.get("message_id", ""))
-    if not raw_id.isdigit():
+    message_id = parse_id(raw_id)
+    if message_id is None:
         raise Unmatched("no message_id custom argument", final=True)
-    message = session.get(Message, int(raw_id))
+    message = session.get(Message, message_id)
     if (
         message is None
         or message.channel != Channel.EMAIL
@@ -169,11 +171,9 @@ def sendgrid_event(session: Session, event: WebhookEvent, now: datetime) -> None
         raise Unmatched(f"no outbound email with id {raw_id}", final=True)
     event.tenant_id = message.tenant_id
     kind = str(data.get("event", ""))
-    at = (
-        datetime.fromtimestamp(int(data["timestamp"]), UTC)
-        if str(data.get("timestamp", "")).isdigit()
-        else now
-    )
+    # SendGrid's Unix time; anything else (or a time past 9999) is taken as now.
+    stamp = ascii_int(data.get("timestamp", ""), maximum=253_402_300_799)
+    at = datetime.fromtimestamp(stamp, UTC) if stamp is not None else now
     lead = session.get(Lead, message.lead_id)
     assert lead is not None
     if not message.provider_id and data.get("sg_message_id"):

@@ -2,6 +2,7 @@
 the change that caused it, under an idempotency key that makes a second enqueue of the same
 cause return the first row instead of a second message."""
 
+import hashlib
 from datetime import datetime
 
 from sqlalchemy import event, select
@@ -27,6 +28,23 @@ from recovery_app.observability import request_id as request_ids
 PAUSED_HOLD = "Campaign paused"
 MAX_SMS_LENGTH = 1600  # Twilio's limit (10 segments); templates stay far below it
 MAX_EMAIL_LENGTH = 100_000
+# The columns' widths (models/message.py).
+KEY_LENGTH, PROVIDER_ID_LENGTH = 200, 64
+
+
+def fitted(value: str, length: int) -> str:
+    """`value` as it fits a column of `length`: itself, or (longer) a digest of all of it,
+    so two long ids never collapse into one the way cutting them would."""
+    if len(value) <= length:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[: length - 7]
+
+
+def inbound_key(provider: str, ref: str, *, tenant_id: int | None = None) -> str:
+    """The idempotency key of an inbound message: per provider, and per office where the
+    provider's ids are only unique within an account (GoHighLevel's per location)."""
+    scope = f"{tenant_id}:" if tenant_id is not None else ""
+    return fitted(f"in:{provider}:{scope}{ref}", KEY_LENGTH)
 
 
 def enqueue(

@@ -6,6 +6,7 @@ from typing import TypedDict
 import reflex as rx
 
 from recovery_app.domain.accounts import api_keys, team
+from recovery_app.domain.ids import is_id
 from recovery_app.models import Role
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
@@ -68,7 +69,7 @@ class ApiKeysState(SessionState):
     async def create(self, form: KeyForm):
         viewer = await self._viewer()
         role = Role.AGENT if form.get("role") == Role.AGENT else Role.MANAGER
-        user_id = int(form["user_id"]) if form.get("user_id", "").isdigit() else None
+        user_id = int(form["user_id"]) if is_id(form.get("user_id", "")) else None
         _, key = await in_session(
             lambda s: api_keys.create_api_key(
                 s, viewer=viewer, role=role, name=form.get("name", ""), user_id=user_id

@@ -7,6 +7,7 @@ import reflex as rx
 
 from recovery_app.domain.accounts import team
 from recovery_app.domain.audit import service as audit
+from recovery_app.domain.ids import is_id
 from recovery_app.states.db import in_session
 from recovery_app.states.session import Choice, SessionState
 
@@ -51,7 +52,7 @@ class AuditState(SessionState):
         since = datetime.now(UTC) - PERIODS[self.period] if self.period in PERIODS else None
         query = audit.AuditQuery(
             action=None if self.action == ALL else self.action,
-            actor_user_id=int(self.actor) if self.actor.isdigit() else None,
+            actor_user_id=int(self.actor) if is_id(self.actor) else None,
             since=since,
             page=self.page,
         )

@@ -7,6 +7,7 @@ from typing import TypedDict
 from recovery_app.domain.campaigns import composing, projection
 from recovery_app.domain.campaigns.rendering import FALLBACKS
 from recovery_app.domain.campaigns.wizard import StepDraft, WizardDraft
+from recovery_app.domain.ids import is_id
 from recovery_app.domain.leads.handling import MAX_SMS_SEGMENTS
 from recovery_app.models import LeadStatus, Temperature
 
@@ -179,7 +180,7 @@ def step_view(
 def field_label(key: str) -> str:
     """ "steps.1.body" -> "Step 2 body", "send_window.end" -> "End"."""
     parts = key.split(".")
-    if parts[0] == "steps" and len(parts) > 1 and parts[1].isdigit():
+    if parts[0] == "steps" and len(parts) > 1 and is_id(parts[1]):
         detail = f" {parts[2].replace('_', ' ')}" if len(parts) > 2 else ""
         return f"Step {int(parts[1]) + 1}{detail}"
     return parts[-1].replace("_", " ").capitalize()

@@ -15,6 +15,7 @@ from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.campaigns import composing, projection, wizard
 from recovery_app.domain.campaigns.send_time import suggested_window
 from recovery_app.domain.campaigns.wizard import STAGES, StepDraft, WizardDraft
+from recovery_app.domain.ids import is_id
 from recovery_app.errors import Conflict, NotFound, ValidationFailed
 from recovery_app.models import CampaignGoal, Channel, LeadStatus, Template
 from recovery_app.states.campaign_views import (
@@ -113,7 +114,7 @@ class CampaignWizardState(SessionState):
             statuses=list(self.statuses),
             temperatures=list(self.temperatures),
             sources=list(self.sources),
-            agent_ids=[int(a) for a in self.agent_ids if a.isdigit()],
+            agent_ids=[int(a) for a in self.agent_ids if is_id(a)],
             tags=self.tags,
             min_score=self.min_score,
             max_score=self.max_score,
@@ -124,7 +125,7 @@ class CampaignWizardState(SessionState):
                     delay=row["delay"],
                     delay_unit=row["delay_unit"],
                     condition=row["condition"],
-                    template_id=int(row["template_id"]) if row["template_id"].isdigit() else None,
+                    template_id=int(row["template_id"]) if is_id(row["template_id"]) else None,
                     subject=row["subject"] if row["channel"] == Channel.EMAIL else "",
                     body=row["body"],
                     ai_personalize=row["ai_personalize"],
@@ -184,7 +185,7 @@ class CampaignWizardState(SessionState):
         builder's choices, the template library and the live audience count."""
         viewer = await self._manager_viewer("the campaign wizard")
         key = self._key()
-        campaign_id = int(key) if key.isdigit() else None
+        campaign_id = int(key) if is_id(key) else None
         if campaign_id is not None and campaign_id == self.draft_id:
             # This tab already holds the draft: the page was hydrated again (a reconnect reruns
             # on_load) or the manager came back to it. Keep what is on the page.
@@ -424,7 +425,7 @@ class CampaignWizardState(SessionState):
     async def set_preview_lead(self, value: str):
         """Preview the messages for another of the sample leads."""
         viewer = await self._manager_viewer("the campaign wizard")
-        if value.isdigit() and any(str(r["id"]) == value for r in self.sample):
+        if is_id(value) and any(str(r["id"]) == value for r in self.sample):
             await self._preview(viewer, int(value))
 
     @rx.event

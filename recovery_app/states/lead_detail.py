@@ -13,6 +13,7 @@ from recovery_app.domain.analytics import conversions
 from recovery_app.domain.campaigns import recovery
 from recovery_app.domain.campaigns import service as campaigns
 from recovery_app.domain.campaigns.silence import silence_reason
+from recovery_app.domain.ids import is_id
 from recovery_app.domain.leads import conversation, privacy
 from recovery_app.domain.leads import service as leads
 from recovery_app.domain.routing import service as routing
@@ -159,7 +160,7 @@ class LeadDetailState(SessionState):
 
     def _lead_id(self) -> int:
         raw = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
-        return int(raw) if raw.isdigit() else 0
+        return int(raw) if is_id(raw) else 0
 
     @rx.event
     async def load(self):
@@ -315,7 +316,7 @@ class LeadDetailState(SessionState):
     async def log_call(self, form: dict):
         viewer, lead_id, now = await self._viewer(), self._lead_id(), datetime.now(UTC)
         raw = str(form.get("minutes", "0")).strip() or "0"
-        minutes = int(raw) if raw.isdigit() else -1
+        minutes = int(raw) if is_id(raw) else -1
         outcome, note = str(form.get("outcome", "")), str(form.get("call_note", ""))
         await in_session(
             lambda s: conversation.log_call(
@@ -375,7 +376,7 @@ class LeadDetailState(SessionState):
     async def enroll_in(self, campaign_id: str):
         """Put the lead into a campaign by hand (it leaves any other nurture)."""
         viewer, lead_id, now = await self._viewer(), self._lead_id(), datetime.now(UTC)
-        chosen = int(campaign_id) if campaign_id.isdigit() else 0
+        chosen = int(campaign_id) if is_id(campaign_id) else 0
         await in_session(
             lambda s: recovery.trigger(
                 s, viewer=viewer, lead_id=lead_id, campaign_id=chosen, now=now

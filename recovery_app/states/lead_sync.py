@@ -6,6 +6,7 @@ from typing import TypedDict
 import reflex as rx
 
 from recovery_app.domain.crm import writeback
+from recovery_app.domain.ids import is_id
 from recovery_app.errors import Conflict, NotFound
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
@@ -35,7 +36,7 @@ class LeadSyncState(SessionState):
 
     def _lead_id(self) -> int:
         raw = self.router.url.path.rstrip("/").rsplit("/", 1)[-1]
-        return int(raw) if raw.isdigit() else 0
+        return int(raw) if is_id(raw) else 0
 
     @rx.event
     async def load(self):

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import reflex as rx
 
 from recovery_app import routes
+from recovery_app.domain.ids import is_id
 from recovery_app.domain.leads import csv_io
 from recovery_app.domain.leads import service as leads
 from recovery_app.domain.leads.schemas import PAGE_SIZE, LeadQuery, LeadSummary
@@ -29,7 +30,7 @@ RANGES = ("min_score", "max_score", "silent_for_hours", "silent_max_hours")
 
 
 def _number(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    return int(value) if is_id(value) else None
 
 
 class LeadRow(TypedDict):
@@ -169,10 +170,10 @@ class LeadsState(SessionState):
         self.temperature = hot if hot in tuple(Temperature) else ALL
         self.source = str(params.get("source") or ALL)[:40]
         agent = str(params.get("agent") or ALL)
-        self.agent = agent if agent in (ALL, UNASSIGNED) or agent.isdigit() else ALL
+        self.agent = agent if agent in (ALL, UNASSIGNED) or is_id(agent) else ALL
         for name in RANGES:
             value = str(params.get(name) or "")
-            setattr(self, name, value if value.isdigit() and len(value) <= 4 else "")
+            setattr(self, name, value if is_id(value) and len(value) <= 4 else "")
         self.open_only = params.get("open") == "1"
 
     async def _refilter(self) -> None:
@@ -201,7 +202,7 @@ class LeadsState(SessionState):
 
     @rx.event
     async def set_agent(self, value: str):
-        self.agent = value if value in (ALL, UNASSIGNED) or value.isdigit() else ALL
+        self.agent = value if value in (ALL, UNASSIGNED) or is_id(value) else ALL
         await self._refilter()
 
     @rx.event

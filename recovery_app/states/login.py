@@ -6,6 +6,7 @@ import reflex as rx
 
 from recovery_app import routes
 from recovery_app.domain.accounts import auth
+from recovery_app.domain.ids import is_id
 from recovery_app.errors import Unauthenticated
 from recovery_app.routes import safe_next
 from recovery_app.settings import get_settings
@@ -26,9 +27,7 @@ class LoginState(rx.State):
         code = params.get("error", "")
         wait = params.get("wait", "0")
         self.message = (
-            auth.sign_in_message(code, wait_minutes=int(wait) if wait.isdigit() else 0)
-            if code
-            else ""
+            auth.sign_in_message(code, wait_minutes=int(wait) if is_id(wait) else 0) if code else ""
         )
         self.is_error = code not in ("", "signed_out", "sign_in")
         self.demo_enabled = get_settings().demo_mode

@@ -35,8 +35,8 @@ def _row(status: config.SlackStatus, now: datetime) -> CardRow:
     }.get(status.source, "No webhook URL: paste one below.")
     if status.demo:
         where = (
-            "A demo office: alerts are not posted (like its texts and emails); "
-            "the test message still goes out. " + where
+            "A demo office: nothing is posted to Slack (like its texts and emails), "
+            "test messages included. " + where
         )
     return CardRow(
         state=status.state,

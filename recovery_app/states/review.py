@@ -10,6 +10,7 @@ import reflex as rx
 
 from recovery_app import routes
 from recovery_app.domain.campaigns import review
+from recovery_app.domain.ids import is_id
 from recovery_app.domain.leads import repository as lead_rows
 from recovery_app.domain.leads import service as leads
 from recovery_app.errors import ValidationFailed
@@ -56,7 +57,7 @@ class ReviewState(SessionState):
 
     async def _reload(self, keep: str = "") -> None:
         viewer, now = await self._viewer(), datetime.now(UTC)
-        campaign_id = int(self.campaign_filter) if self.campaign_filter.isdigit() else None
+        campaign_id = int(self.campaign_filter) if is_id(self.campaign_filter) else None
 
         def read(s: Any) -> tuple[list[review.PendingDraft], list[tuple[int, str]]]:
             return (
@@ -173,7 +174,7 @@ class ReviewState(SessionState):
 
     @rx.event
     async def approve_all(self):
-        if not self.campaign_filter.isdigit():
+        if not is_id(self.campaign_filter):
             return notice.error("Pick a campaign first.")
         viewer, now, campaign_id = (
             await self._viewer(),

@@ -309,9 +309,10 @@ class RoiState(SessionState):
                 period = preset_period(preset, today)
             else:
                 try:
-                    period = roi.Period(date.fromisoformat(start), date.fromisoformat(end))
+                    first, last = date.fromisoformat(start), date.fromisoformat(end)
                 except ValueError:
                     raise ValidationFailed("Pick a start and an end date.") from None
+                period = roi.Period.of(first, last, today)
             return (
                 local,
                 roi.report(s, viewer=viewer, period=period, model=model, now=now),

@@ -20,6 +20,7 @@ from recovery_app.demo import sandbox
 from recovery_app.domain.accounts import auth
 from recovery_app.domain.accounts import repository as accounts
 from recovery_app.domain.accounts.schemas import Viewer
+from recovery_app.domain.ids import is_id
 from recovery_app.domain.leads import inbox
 from recovery_app.domain.notifications import service as notifications
 from recovery_app.errors import Forbidden, Unauthenticated
@@ -230,7 +231,7 @@ class SessionState(rx.State):
     async def switch_tenant(self, tenant_id: str):
         """Admins: act in another tenant (the choice is stored on the session)."""
         viewer = await self._viewer()
-        if not tenant_id.isdigit():
+        if not is_id(tenant_id):
             return
         await in_session(
             lambda s: auth.switch_session_tenant(s, viewer=viewer, tenant_id=int(tenant_id))
@@ -241,7 +242,7 @@ class SessionState(rx.State):
     async def view_demo_as(self, user_id: str):
         """Demo sandboxes: look through another sandbox user's eyes (e.g. an agent's)."""
         viewer = await self._viewer()
-        if not user_id.isdigit():
+        if not is_id(user_id):
             return
         await in_session(lambda s: sandbox.switch_demo_user(s, viewer=viewer, user_id=int(user_id)))
         return await self._reopen_page()

@@ -13,6 +13,7 @@ from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.campaigns import recovery
 from recovery_app.domain.campaigns import service as campaigns
 from recovery_app.domain.campaigns import silent_leads as silent
+from recovery_app.domain.ids import is_id
 from recovery_app.domain.leads import service as leads
 from recovery_app.errors import ValidationFailed
 from recovery_app.models import Channel, Temperature
@@ -153,12 +154,12 @@ class SilentLeadsState(SessionState):
         def chosen_id(value: str) -> int | None:
             if value == NONE:
                 return 0
-            return int(value) if value.isdigit() else None
+            return int(value) if is_id(value) else None
 
         return silent.SilentQuery(
             silent_for_hours=SILENT_FOR.get(self.silent_for),
             temperature=Temperature(self.temperature) if self.temperature != ALL else None,
-            min_score=int(self.min_score) if self.min_score.isdigit() else None,
+            min_score=int(self.min_score) if is_id(self.min_score) else None,
             source=self.source if self.source != ALL else None,
             assigned_user_id=chosen_id(self.agent),
             campaign_id=chosen_id(self.campaign),
@@ -223,7 +224,7 @@ class SilentLeadsState(SessionState):
         elif name in ("source",):
             value = value[:40]
         elif name in ("agent", "campaign"):
-            value = value if value in (ALL, NONE) or value.isdigit() else ALL
+            value = value if value in (ALL, NONE) or is_id(value) else ALL
         else:
             return
         setattr(self, name, value)
@@ -364,7 +365,7 @@ class SilentLeadsState(SessionState):
         action = self.action
         if action == "enroll":
             campaign_id = str(form.get("campaign", ""))
-            if not campaign_id.isdigit():
+            if not is_id(campaign_id):
                 raise _choose("a campaign")
             return lambda s, ids: silent.enroll(
                 s, viewer=viewer, lead_ids=ids, campaign_id=int(campaign_id), now=now
@@ -379,7 +380,7 @@ class SilentLeadsState(SessionState):
             ), {"days": int(days)}
         if action == "assign":
             user_id = str(form.get("agent", ""))
-            if not user_id.isdigit():
+            if not is_id(user_id):
                 raise _choose("who gets them")
             return lambda s, ids: silent.assign(
                 s, viewer=viewer, lead_ids=ids, user_id=int(user_id), now=now

@@ -8,6 +8,7 @@ import reflex as rx
 
 from recovery_app.domain.accounts import team
 from recovery_app.domain.accounts.team import MemberChanges
+from recovery_app.domain.ids import is_id
 from recovery_app.errors import ValidationFailed
 from recovery_app.models import Role
 from recovery_app.states.db import in_session
@@ -70,7 +71,7 @@ def _row(member: team.Member) -> MemberRow:
 
 def _changes(form: MemberForm) -> MemberChanges:
     capacity = form.get("capacity", "").strip()
-    if capacity and not capacity.isdigit():
+    if capacity and not is_id(capacity):
         raise ValidationFailed("Capacity must be a whole number.", fields={"capacity": "0 to 1000"})
     start, end = form.get("start", "").strip(), form.get("end", "").strip()
     return MemberChanges(

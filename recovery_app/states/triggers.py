@@ -8,6 +8,7 @@ import reflex as rx
 
 from recovery_app.domain.campaigns import service as campaigns
 from recovery_app.domain.campaigns import trigger_rules
+from recovery_app.domain.ids import is_id
 from recovery_app.errors import ValidationFailed
 from recovery_app.states.db import in_session
 from recovery_app.states.notices import notice
@@ -111,7 +112,7 @@ def _rule_data(form: dict[str, Any], event: str, action: str) -> dict[str, Any]:
 
     def number(name: str, default: int) -> Any:
         raw = str(form.get(name, "") or "").strip()
-        return int(raw) if raw.isdigit() else (raw or default)
+        return int(raw) if is_id(raw) else (raw or default)
 
     params: dict[str, Any] = {}
     if action == "raise_score":

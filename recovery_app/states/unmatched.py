@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from recovery_app.domain.accounts import repository as accounts
 from recovery_app.domain.conversations import unmatched
+from recovery_app.domain.ids import is_id
 from recovery_app.states.db import in_session
 from recovery_app.states.formatting import relative_time
 from recovery_app.states.notices import notice
@@ -74,7 +75,7 @@ class UnmatchedState(SessionState):
     async def assign(self, text_id: int):
         viewer = await self._viewer()
         chosen = self.picked.get(str(int(text_id)), "")
-        if not chosen.isdigit():
+        if not is_id(chosen):
             return notice.error("Pick the office this text is for first.")
         now = datetime.now(UTC)
         await in_session(

@@ -18,6 +18,7 @@ from sqlmodel import col
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.audit import service as audit
+from recovery_app.errors import Conflict
 from recovery_app.models import ApiKey, Tenant, TenantIntegration, WebhookEvent, WebhookFailure
 from recovery_app.routes import API_PREFIX
 from recovery_app.settings import Settings, get_settings
@@ -231,6 +232,18 @@ class OfficeCredential:
     config: dict[str, Any]
     # Demo offices and visitors' sandboxes never call out (DEMO_MODE: nothing is sent).
     demo: bool
+
+
+def refuse_demo_calls(session: Session, tenant_id: int) -> None:
+    """Demo offices (the seeded brokerage and visitors' sandboxes) make no calls outside this
+    server, tests included: what a demo visitor types must not make the server knock on
+    any address for them."""
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None or tenant.is_demo or tenant.demo_expires_at is not None:
+        raise Conflict(
+            "This is a demo office: it makes no calls outside this server (its texts, emails "
+            "and alerts are not sent for real either)."
+        )
 
 
 def office_credential(

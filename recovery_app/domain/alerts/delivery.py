@@ -24,6 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -37,7 +38,7 @@ from recovery_app.domain.alerts.config import SLACK, OfficeSlack, office_slack
 from recovery_app.errors import Conflict
 from recovery_app.integrations import http, slack
 from recovery_app.models import SlackAlert, Tenant, User, pk
-from recovery_app.settings import get_settings
+from recovery_app.settings import get_settings, is_production
 
 POSTS_PER_MINUTE = 6
 SUMMARY_LINES = 15
@@ -59,6 +60,17 @@ class Destination:
     tenant_id: int
     user_id: int | None  # None: the office's channel
     url: str
+
+    @property
+    def public_only(self) -> bool:
+        """A URL someone typed in Settings is posted to only at public addresses; the
+        deployment's own SLACK_WEBHOOK_URL is the operator's, and development may post to
+        a local server over http (slack.check_webhook_url allows it there)."""
+        if self.url == get_settings().slack_webhook_url:
+            return False
+        parts = urlsplit(self.url)
+        dev_loopback = parts.scheme == "http" and parts.hostname in slack.LOOPBACK_HOSTS
+        return is_production() or not dev_loopback
 
 
 @dataclass
@@ -175,7 +187,12 @@ async def post_all(posts: list[Post], *, outbound: http.Outbound | None = None) 
 
     async def one_destination(client: http.Outbound, queue: list[Post]) -> None:
         for post in queue:
-            post.answer = await slack.post(client, post.destination.url, post.payload)
+            post.answer = await slack.post(
+                client,
+                post.destination.url,
+                post.payload,
+                public_only=post.destination.public_only,
+            )
             if post.answer.verdict in (slack.Verdict.ATTENTION, slack.Verdict.RETRY):
                 return
 
@@ -268,6 +285,7 @@ def _health(
 def test_destination(session: Session, *, viewer: Viewer) -> Destination:
     """Where a manager's test message goes: the office's current URL."""
     require_manager(viewer, "test the Slack connection")
+    integrations.refuse_demo_calls(session, viewer.tenant_id)
     office = office_slack(session, tenant_id=viewer.tenant_id)
     if office.url is None:
         raise Conflict("No Slack webhook URL yet: paste one and save, then test.")
@@ -293,7 +311,9 @@ async def post_test(destination: Destination, payload: dict[str, Any]) -> slack.
         policy=http.RetryPolicy(attempts=1),
     )
     async with client:
-        return await slack.post(client, destination.url, payload)
+        return await slack.post(
+            client, destination.url, payload, public_only=destination.public_only
+        )
 
 
 def record_test(

@@ -63,12 +63,29 @@ MAX_SOURCE_COST_USD = 10_000.0
 NO_CAMPAIGN = "One-off recovery messages"
 
 
+# Reports cover years the engine can have data for; year 1 overflowed date arithmetic.
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
 @dataclass(frozen=True, slots=True)
 class Period:
     """Local days `start`..`end` (inclusive) in the office's time zone."""
 
     start: date
     end: date
+
+    @classmethod
+    def of(cls, start: date | None, end: date | None, today: date) -> "Period":
+        """`start`..`end` as a caller gave them (either may be left out: 30 days ending at
+        `end`, or today), checked."""
+        for name, day in (("start", start), ("end", end)):
+            if day is not None and not FIRST_YEAR <= day.year <= LAST_YEAR:
+                raise ValidationFailed(
+                    f"Pick dates between {FIRST_YEAR} and {LAST_YEAR}.",
+                    fields={name: f"a date in {FIRST_YEAR}-{LAST_YEAR}"},
+                )
+        last = end or today
+        return cls(start or last - timedelta(days=29), last).check()
 
     def check(self) -> "Period":
         if self.end < self.start:

@@ -5,8 +5,9 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
+from recovery_app.domain.ids import RowId
 from recovery_app.models import CampaignGoal, Channel
 
 HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -53,8 +54,8 @@ class StepIn(BaseModel):
 
     channel: Channel
     # Minutes after the previous step (after enrollment for the first); at most 90 days.
-    delay_minutes: int = Field(default=0, ge=0, le=90 * 24 * 60)
-    template_id: int | None = None
+    delay_minutes: StrictInt = Field(default=0, ge=0, le=90 * 24 * 60)
+    template_id: RowId | None = None
     subject: str | None = Field(default=None, max_length=255)
     body: str | None = Field(default=None, max_length=5000)
     ai_personalize: bool = False
@@ -80,7 +81,7 @@ class CampaignIn(BaseModel):
     send_window: SendWindow = Field(default_factory=SendWindow)
     always_on: bool = False
     autopilot: bool = True
-    frequency_cap_per_day: int = Field(default=3, ge=1, le=20)
+    frequency_cap_per_day: StrictInt = Field(default=3, ge=1, le=20)
     starts_at: datetime | None = None
 
 
@@ -96,7 +97,7 @@ class CampaignPatch(BaseModel):
     send_window: SendWindow | None = None
     always_on: bool | None = None
     autopilot: bool | None = None
-    frequency_cap_per_day: int | None = Field(default=None, ge=1, le=20)
+    frequency_cap_per_day: StrictInt | None = Field(default=None, ge=1, le=20)
     starts_at: datetime | None = None
     # "active" (launch or resume), "paused"; other statuses are reached through the engine.
     status: str | None = None

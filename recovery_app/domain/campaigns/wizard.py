@@ -28,6 +28,7 @@ from recovery_app.domain.campaigns.schemas import (
     SendWindow,
     StepIn,
 )
+from recovery_app.domain.ids import is_id
 from recovery_app.errors import Conflict, ValidationFailed
 from recovery_app.models import Campaign, CampaignGoal, CampaignStatus, Channel, Template, Tenant
 
@@ -90,7 +91,7 @@ def _whole(raw: str, key: str, errors: dict[str, str], low: int, high: int) -> i
     text = raw.strip()
     if not text:
         return None
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not is_id(text) or not low <= int(text) <= high:
         errors[key] = f"a whole number from {low} to {high}"
         return None
     return int(text)

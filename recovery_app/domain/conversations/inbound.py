@@ -94,9 +94,11 @@ def receive(
         body=body,
         to_address=number,
         from_address=phone,
-        idempotency_key=f"in:twilio:{provider_id}",
+        # A Twilio SID is unique across Twilio; a longer one than Twilio's is kept whole in
+        # effect (a digest), not cut.
+        idempotency_key=outbox.inbound_key("twilio", provider_id),
         provider="twilio",
-        provider_id=provider_id,
+        provider_id=outbox.fitted(provider_id, outbox.PROVIDER_ID_LENGTH),
         created_at=now,
         updated_at=now,
         sent_at=now,
@@ -130,7 +132,7 @@ def receive(
                 channel=Channel.SMS,
                 now=now,
                 category="compliance",
-                idempotency_key=f"optout-confirm:{provider_id}",
+                idempotency_key=outbox.fitted(f"optout-confirm:{provider_id}", outbox.KEY_LENGTH),
                 body=(
                     f"{company}: you're unsubscribed and won't get more texts from this "
                     "number. Reply START to resubscribe."

@@ -258,6 +258,7 @@ class TestResult:
 
 def test_target(session: Session, *, viewer: Viewer) -> TestTarget:
     require_manager(viewer, "test the GoHighLevel connection")
+    integrations.refuse_demo_calls(session, viewer.tenant_id)
     office = office_ghl(session, tenant_id=viewer.tenant_id)
     if office.token is None:
         raise Conflict("No GoHighLevel token yet: paste one and save, then test.")

@@ -373,6 +373,7 @@ class TestTarget:
 
 def test_target(session: Session, *, viewer: Viewer) -> TestTarget:
     require_manager(viewer, "test the Apollo connection")
+    integrations.refuse_demo_calls(session, viewer.tenant_id)
     office = office_apollo(session, tenant_id=viewer.tenant_id)
     if office.key is None:
         raise Conflict("No Apollo API key yet: paste one and save, then test.")

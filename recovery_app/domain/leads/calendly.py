@@ -59,6 +59,10 @@ def _moment(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
+    # An appointment is this century: year 1 or 9999 overflowed the reminders' arithmetic
+    # after the post was acknowledged (refused up front instead, with a 422).
+    if not 2000 <= moment.year <= 2100:
+        return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -86,7 +90,7 @@ def parse_event(data: Any) -> InviteeEvent | None:
     scheduled = scheduled if isinstance(scheduled, dict) else {}
     starts_at = _moment(scheduled.get("start_time"))
     if starts_at is None:
-        problems["payload.scheduled_event.start_time"] = "an ISO 8601 time"
+        problems["payload.scheduled_event.start_time"] = "an ISO 8601 time, years 2000-2100"
     if problems:
         raise ValidationFailed("The Calendly event lacks what we need.", fields=problems)
     assert uri is not None and starts_at is not None

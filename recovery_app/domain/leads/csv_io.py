@@ -73,7 +73,8 @@ class ImportReport:
         writer = csv.writer(out)
         writer.writerow(["row", "outcome", "lead_id", "reason"])
         for r in self.rows:
-            writer.writerow([r.row, r.outcome, r.lead_id or "", r.reason])
+            # The reason quotes the uploaded file (a header, a value): inert, as the export.
+            writer.writerow([r.row, r.outcome, r.lead_id or "", _inert(r.reason)])
         return out.getvalue()
 
 

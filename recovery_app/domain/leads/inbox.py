@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from recovery_app.domain.accounts.schemas import Viewer
+from recovery_app.domain.ids import is_id
 from recovery_app.models import Lead, Message, Role, User, pk
 
 PAGE = 50
@@ -50,7 +51,7 @@ def _scope(viewer: Viewer, agent: str | None) -> list[ColumnElement[bool]]:
         clauses.append(col(Lead.assigned_user_id) == viewer.user_id)
     elif agent == UNASSIGNED:
         clauses.append(col(Lead.assigned_user_id).is_(None))
-    elif agent and agent.isdigit():
+    elif agent and is_id(agent):
         clauses.append(col(Lead.assigned_user_id) == int(agent))
     return clauses
 

@@ -88,7 +88,7 @@ def matches_text(text: str) -> ColumnElement[bool]:
         full_name.like(pattern, escape="\\"),
         col(Lead.email).like(pattern, escape="\\"),
     ]
-    digits = "".join(ch for ch in text if ch.isdigit())
+    digits = "".join(ch for ch in text if "0" <= ch <= "9")
     if len(digits) >= 3:
         alternatives.append(col(Lead.phone).like(f"%{digits}%"))
     return or_(*alternatives)

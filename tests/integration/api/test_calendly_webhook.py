@@ -529,3 +529,28 @@ def test_settings_show_the_address_to_paste_and_what_came_in(calendly, client) -
     assert item.last_received_at is not None
     [(_, url)] = item.urls
     assert url == f"https://leads.example.com/api/v1/webhooks/calendly?location_id={location}"
+
+
+@pytest.mark.parametrize("stamp", ["²", "9" * 5000, "-5", "1.5", ""])
+def test_odd_signature_times_are_refused_cleanly(client, stamp) -> None:
+    body = json.dumps(event()).encode()
+    digest = hmac.new(KEY.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        # As the bytes arrive: a "²" is not ASCII.
+        "Calendly-Webhook-Signature": f"t={stamp},v1={digest}".encode(),
+    }
+    answer = client.post(URL, content=body, headers=headers)
+    assert answer.status_code == 401
+    assert count(WebhookEvent) == 0
+
+
+@pytest.mark.parametrize("year", [1, 9999])
+def test_an_appointment_in_year_1_or_9999_is_refused_up_front(client, year) -> None:
+    """It was acknowledged, then failed in the inbox (date arithmetic overflowed)."""
+    data = event()
+    data["payload"]["scheduled_event"]["start_time"] = f"{year:04d}-01-01T10:00:00Z"
+    answer = post(client, data)
+    assert answer.status_code == 422
+    assert "start_time" in json.dumps(answer.json()["error"]["fields"])
+    assert count(WebhookEvent) == 0

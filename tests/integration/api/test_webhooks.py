@@ -383,3 +383,62 @@ def test_the_inbox_job_retries_events_that_could_not_be_matched_yet(office, clie
         assert session.get(Message, message_id).status == MessageStatus.DELIVERED
         event = session.execute(select(WebhookEvent)).scalar_one()
         assert event.handled_at is not None and event.error is None
+
+
+# ------------------------------------------------------------------ hostile and odd input
+def test_odd_twilio_input_is_stored_not_lost(office, client) -> None:
+    """A NUL in the text (PostgreSQL refuses it) and a MessageSid longer than Twilio's: both
+    were acknowledged and then failed in the inbox. The text is kept, NUL dropped."""
+    long_sid = "SM" + "b" * 80
+    inbound(client, "Call me\x00 after 5", sid=long_sid)
+    inbound(client, "Call me\x00 after 5", sid=long_sid)  # Twilio's retry: nothing more
+    with session_scope() as session:
+        [message] = session.execute(select(Message).where(Message.direction == "inbound")).scalars()
+        assert message.body == "Call me after 5" and len(message.provider_id) <= 64
+        assert session.execute(select(WebhookEvent.error)).scalar_one() is None
+
+
+def test_sendgrid_refuses_old_signatures(office, client, signing_key) -> None:
+    """A signature is good for minutes: one from 2001, replayed, is refused (it was taken)."""
+    body = json.dumps([event(sent_email(office), "delivered", 1)])
+    for stamp in ("1000000000", str(int(time.time()) + 3600), "²", "9" * 5000):
+        signature = signing_key.sign((stamp + body).encode(), ec.ECDSA(hashes.SHA256()))
+        answer = client.post(
+            "/api/v1/webhooks/sendgrid/events",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+                "X-Twilio-Email-Event-Webhook-Timestamp": stamp.encode(),
+            },
+        )
+        assert answer.status_code == 401, stamp
+    assert count(WebhookEvent) == 0
+
+
+def test_odd_sendgrid_events_do_not_fail_the_batch(office, client) -> None:
+    """A tenant_id custom argument of "²", "999" or 30 digits used to fail the whole batch
+    (the events after it were never stored). Every event is stored; the good one acts."""
+    message_id = sent_email(office)
+    events = [
+        event(message_id, "open", n, tenant_id=odd)
+        for n, odd in enumerate(("²", "999", "1" * 30, "-1"))
+    ] + [
+        {**event(message_id, "click", 9), "message_id": "9" * 30},
+        event(message_id, "delivered", 10),
+    ]
+    answer = sendgrid_post(client, events)
+    assert answer.status_code == 200 and answer.json() == {"received": 6, "new": 6}
+    assert count(WebhookEvent) == 6
+    with session_scope() as session:
+        assert session.get(Message, message_id).status == MessageStatus.OPENED
+
+
+def test_deeply_nested_sendgrid_bodies_are_a_clean_400(office, client) -> None:
+    deep = "[" * 2000 + "]" * 2000
+    answer = client.post(
+        "/api/v1/webhooks/sendgrid/events",
+        content=deep,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400
