@@ -30,6 +30,7 @@ from tests.fakes.providers import FakeTwilio
 # Lets tests post signed inbound texts to the Twilio webhook (demo mode keeps sends sandboxed).
 TWILIO_AUTH_TOKEN = "e2e-twilio-auth-token"
 GHL_TOKEN = "pit-e2e-token"
+GHL_LOCATION = "real-office"
 # The dev server compiles each page's chunks (plotly's is megabytes) the first time a browser
 # asks for them: on a busy 2-core machine that alone passed Playwright's 5 s default wait.
 expect.set_options(timeout=15_000)
@@ -181,8 +182,9 @@ CREDENTIAL = re.compile(r"^\s+(\S+@\S+)\s+(\S+)\s+(agent|manager)\s+(\S+)$", re.
 def app(tmp_path_factory) -> Iterator[DemoApp]:
     """The real app (`reflex run`) on free ports, over a seeded SQLite file, in demo mode."""
     tmp = tmp_path_factory.mktemp("e2e")
-    # GoHighLevel's API for the Settings card's Test connection, on this machine.
-    ghl = FakeGhl(GHL_TOKEN, "harborview-denver")
+    # GoHighLevel's API for the Settings card's Test connection, on this machine, for an
+    # office that is not a demo one (demo offices call nothing outside; test_ghl_sync.py).
+    ghl = FakeGhl(GHL_TOKEN, GHL_LOCATION)
     port = free_port()
     env = app_env(
         f"sqlite:///{tmp / 'e2e.db'}",

@@ -137,10 +137,12 @@ def test_marketing_text_at_night_waits_for_the_morning(office, providers) -> Non
     assert stats.held == 1 and providers.twilio.messages == []
     row = message(message_id)
     assert row.status == MessageStatus.QUEUED and row.attempts == 0
-    assert row.hold_reason.startswith("21:40 in America/Chicago - quiet hours until 08:00")
+    # An Austin number: Texas's rule (since 2025-09-01) opens at 09:00, not 08:00.
+    assert row.hold_reason.startswith("21:40 in America/Chicago - TX rule quiet hours")
+    assert row.hold_reason.endswith("next Mon 09:00.")
     assert row.next_attempt_at == row.next_attempt_at.replace(
-        hour=14, minute=0, second=0
-    )  # 08:00 CST
+        hour=15, minute=0, second=0
+    )  # 09:00 CST
     office.clock.now = row.next_attempt_at
     assert office.dispatcher.drain().sent == 1
 

@@ -59,7 +59,7 @@ def test_a_held_or_refused_send_says_why(session, desk) -> None:
         session, viewer=ana, lead_id=lead.id, channel=Channel.SMS, body="Hi!", now=NIGHT
     )
     assert held.action == "hold"
-    assert held.detail.startswith("21:40 in America/Chicago - quiet hours until 08:00")
+    assert held.detail.startswith("21:40 in America/Chicago - quiet hours (allowed 08:00-21:00)")
     lead.opted_out_email = True
     refused = conversation.send_message(
         session,

@@ -250,10 +250,11 @@ def test_at_night_the_text_waits_for_the_morning_and_the_email_goes(office, prov
     assert len(providers.sendgrid.mails) == 1
     sms = stored(ids[Channel.SMS])
     assert sms.status == MessageStatus.QUEUED and sms.hold_reason.startswith(
-        "21:40 in America/Chicago - quiet hours until 08:00"
+        "21:40 in America/Chicago - TX rule quiet hours"
     )
-    # 08:00 in Chicago the next morning (14:00 UTC, the same UTC date).
-    assert sms.next_attempt_at == office.clock.now.replace(hour=14, minute=0)
+    # 09:00 in Chicago the next morning (Texas's rule for an Austin number: 15:00 UTC, the
+    # same UTC date).
+    assert sms.next_attempt_at == office.clock.now.replace(hour=15, minute=0)
     office.clock.now = sms.next_attempt_at
     assert office.dispatcher.drain().sent == 1
     [text] = providers.twilio.bodies_to(LEAD_PHONE)
