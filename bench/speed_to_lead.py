@@ -360,7 +360,14 @@ def _round(pool: int, campaign: int, zone: str, providers, urls, *, full: bool) 
     import redis
 
     redis.Redis.from_url(REDIS_URL).flushdb()
-    out: dict[str, Any] = {"numbers": pool, "campaign_texts": campaign}
+    # Each round names its own time and machine: `--only` merges it into an earlier file.
+    out: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "cpu_reference_ms": reference_ms(),
+        "numbers": pool,
+        "campaign_texts": campaign,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         server = _serve(env, Path(tmp) / "serve.log")
         try:
