@@ -113,7 +113,10 @@ def login(
     origin = page_origin(request)
     if origin is None:
         return _foreign_origin()
-    next_path = safe_next(next or _next_of_referer(request))
+    # The page's own address first: the hidden field is filled once the page has loaded its
+    # state, and a click before that sent the field's default (the dashboard), or the `next`
+    # of this tab's previous visit to the sign-in page.
+    next_path = safe_next(_next_of_referer(request) or next)
     try:
         with session_scope() as session:
             outcome = auth.sign_in(

@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 import reflex as rx
 
-from recovery_app import routes
 from recovery_app.domain.accounts import auth
 from recovery_app.domain.ids import is_id
 from recovery_app.errors import Unauthenticated
@@ -17,7 +16,7 @@ from recovery_app.states.session import session_token
 class LoginState(rx.State):
     message: str = ""
     is_error: bool = False
-    next_path: str = routes.DASHBOARD
+    next_path: str = ""  # empty until `load`: the server then takes the page's own ?next=
     demo_enabled: bool = False
 
     @rx.event

@@ -195,6 +195,22 @@ def test_a_quick_submit_still_goes_back_where_it_came_from(client) -> None:
         headers={"Origin": SITE, "Referer": f"{SITE}/login/?error=sign_in&next=%2Fleads%2F42"},
     )
     assert response.headers["location"] == f"{SITE}/leads/42"
+    # What a click before the page's state arrived sends: the field's value in the exported
+    # page, or the `next` of this tab's earlier visit. The page's own address wins.
+    for field in ("/dashboard", "/inbox"):
+        early = client.post(
+            "/api/v1/auth/login",
+            data={"email": "ana@office.example", "password": PASSWORD, "next": field},
+            headers={"Origin": SITE, "Referer": f"{SITE}/login/?next=%2Fleads%2F42"},
+        )
+        assert early.headers["location"] == f"{SITE}/leads/42", field
+    # No Referer (a privacy setting strips it): the field says where.
+    bare = client.post(
+        "/api/v1/auth/login",
+        data={"email": "ana@office.example", "password": PASSWORD, "next": "/inbox"},
+        headers={"Origin": SITE},
+    )
+    assert bare.headers["location"] == f"{SITE}/inbox"
     evil = client.post(
         "/api/v1/auth/login",
         data={"email": "ana@office.example", "password": PASSWORD},
