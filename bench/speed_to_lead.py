@@ -70,6 +70,8 @@ SETTINGS_CHANGED = {
 def _env(twilio_url: str, sendgrid_url: str, **extra: str) -> dict[str, str]:
     from tests.e2e.server import BIN
 
+    # Not tests.e2e.server.app_env, which starts from os.environ: a setting exported in the
+    # shell (SMS_PER_SECOND_PER_NUMBER, say) would change the run without being recorded.
     env = {
         "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
         "HOME": os.environ.get("HOME", "/root"),
