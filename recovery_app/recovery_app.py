@@ -107,8 +107,9 @@ app = rx.App(
     # security headers, body limits.
     api_transformer=[mount_prebuilt_frontend, create_api(), edge],
     stylesheets=["/contrast.css"],
-    # Before the app's scripts: a new sign-in starts the tab on a new state (see the file).
-    head_components=[rx.el.script(src="/tab_session.js")],
+    # Before the app's scripts: a new sign-in starts the tab on a new state, and a sign-in
+    # sent before the page's state arrived still returns to where it came from (see the files).
+    head_components=[rx.el.script(src="/tab_session.js"), rx.el.script(src="/sign_in_next.js")],
     # Server-sent toasts without eval (states/notices.py), in the app root so a toast sent
     # just before a redirect still shows on the next page.
     extra_app_wraps={(3, "Notices"): lambda stateful: notice_toaster() if stateful else None},

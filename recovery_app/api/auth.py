@@ -115,7 +115,9 @@ def login(
         return _foreign_origin()
     # The page's own address first: the hidden field is filled once the page has loaded its
     # state, and a click before that sent the field's default (the dashboard), or the `next`
-    # of this tab's previous visit to the sign-in page.
+    # of this tab's previous visit to the sign-in page. Only a same-origin post carries the
+    # query in its Referer; for the cross-origin one (development: the backend on its own
+    # port) assets/sign_in_next.js fills an empty field from the page's ?next= at submit.
     next_path = safe_next(_next_of_referer(request) or next)
     try:
         with session_scope() as session:

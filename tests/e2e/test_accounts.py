@@ -26,6 +26,24 @@ def test_unauthenticated_visit_goes_to_sign_in_and_back(app: DemoApp, page: Page
     expect(page.locator(".member-row").first).to_be_visible()
 
 
+def test_a_sign_in_sent_before_the_page_state_arrives_still_goes_back(
+    app: DemoApp, page: Page
+) -> None:
+    """The hidden `next` field is filled from the page's state; hold the websocket so the
+    state never arrives, as on a slow link or a busy server, and submit anyway. In
+    development the form posts to the backend's own port, so the Referer carries no query."""
+    held: list[object] = []
+    page.route_web_socket(re.compile(r"/_event"), lambda ws: held.append(ws))
+    page.goto(app.url + "/login?error=sign_in&next=%2Froi")
+    manager = app.account("manager")
+    page.locator("#login-email").fill(manager.email)
+    page.locator("#login-password").fill(manager.password)
+    assert page.locator('input[name="next"]').input_value() == ""  # no state yet
+    page.locator("#login-submit").click()
+    expect(page).to_have_url(re.compile(r"/roi$"))
+    assert held, "the page's websocket was never opened, so nothing was held"
+
+
 def test_wrong_password_says_so_without_saying_more(app: DemoApp, page: Page) -> None:
     page.goto(app.url + "/login")
     for email in (app.account("manager").email, "nobody@harborviewrealty.example"):
