@@ -7,7 +7,7 @@ event, a CLI command) owns the transaction through `session_scope()`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from sqlmodel import Session, SQLModel
 from recovery_app.settings import get_settings
 
 M = TypeVar("M", bound=SQLModel)
+T = TypeVar("T")
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -79,6 +80,34 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+_PER_TRANSACTION = "per_transaction"
+
+
+def per_transaction(session: OrmSession, key: Hashable, load: Callable[[], T]) -> T:
+    """`load()` once per transaction of `session`: for settings rows that every step of a hot
+    path asks about (an office's integrations, its trigger rules) and that only a manager's
+    own transaction changes. Forgotten at commit and rollback, so no transaction sees another's
+    answer; code that changes what `load` reads in the same transaction calls `forget`."""
+    cache: dict[Hashable, Any] = session.info.setdefault(_PER_TRANSACTION, {})
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
+
+
+def forget(session: OrmSession, key: Hashable) -> None:
+    session.info.get(_PER_TRANSACTION, {}).pop(key, None)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _committed(session: OrmSession) -> None:
+    session.info.pop(_PER_TRANSACTION, None)
+
+
+@event.listens_for(OrmSession, "after_soft_rollback")  # any rollback, a savepoint's included
+def _rolled_back(session: OrmSession, _previous_transaction: Any) -> None:
+    session.info.pop(_PER_TRANSACTION, None)
 
 
 def plan_for_these_values(session: OrmSession) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from recovery_app.db import per_transaction
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.audit import service as audit
@@ -208,17 +209,27 @@ def integration_row(
     session: Session, *, tenant_id: int, integration: str, create: bool = False
 ) -> TenantIntegration | None:
     """The office's row for `integration`; with `create`, a new one (defaults) when missing."""
-    row = session.execute(
-        select(TenantIntegration).where(
-            col(TenantIntegration.tenant_id) == tenant_id,
-            col(TenantIntegration.integration) == integration,
-        )
-    ).scalar_one_or_none()
+    rows = _rows_of(session, tenant_id)
+    row = rows.get(integration)
     if row is None and create:
         row = TenantIntegration(tenant_id=tenant_id, integration=integration)
         session.add(row)
         session.flush()
+        rows[integration] = row
     return row
+
+
+def _rows_of(session: Session, tenant_id: int) -> dict[str, TenantIntegration]:
+    """All of the office's integration rows, read once a transaction: a new lead asks about
+    three of them (GoHighLevel, Apollo, Slack), and each sent message about GoHighLevel."""
+
+    def load() -> dict[str, TenantIntegration]:
+        found = session.execute(
+            select(TenantIntegration).where(col(TenantIntegration.tenant_id) == tenant_id)
+        ).scalars()
+        return {row.integration: row for row in found}
+
+    return per_transaction(session, ("tenant_integrations", tenant_id), load)
 
 
 @dataclass(frozen=True, slots=True)

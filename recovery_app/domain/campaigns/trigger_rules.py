@@ -13,7 +13,7 @@ from sqlmodel import col
 from recovery_app.domain.accounts.permissions import require_manager
 from recovery_app.domain.accounts.schemas import Viewer
 from recovery_app.domain.audit import service as audit
-from recovery_app.domain.campaigns.triggers import ACTIONS, ALERT_CHANNELS, EVENTS
+from recovery_app.domain.campaigns.triggers import ACTIONS, ALERT_CHANNELS, EVENTS, forget_rules
 from recovery_app.errors import NotFound, ValidationFailed
 from recovery_app.models import Campaign, CampaignStatus, TriggerRule
 
@@ -93,6 +93,7 @@ def create_rule(
     )
     session.add(rule)
     session.flush()
+    forget_rules(session, viewer.tenant_id)
     _audit(session, viewer, rule, "trigger_rule.created", None, _snapshot(rule))
     return rule
 
@@ -112,6 +113,7 @@ def update_rule(
         setattr(rule, name, value)
     rule.updated_at = now
     session.flush()
+    forget_rules(session, rule.tenant_id)
     _audit(session, viewer, rule, "trigger_rule.updated", before, _snapshot(rule))
     return rule
 
@@ -123,6 +125,7 @@ def delete_rule(session: Session, *, viewer: Viewer, rule_id: int, now: datetime
     _audit(session, viewer, rule, "trigger_rule.deleted", _snapshot(rule), None)
     session.delete(rule)
     session.flush()
+    forget_rules(session, rule.tenant_id)
 
 
 def install_defaults(session: Session, *, viewer: Viewer, now: datetime) -> int:
@@ -175,6 +178,7 @@ def install_default_rules(session: Session, tenant_id: int, *, now: datetime | N
         )
         session.add(rule)
         session.flush()
+        forget_rules(session, tenant_id)
         _audit(session, None, rule, "trigger_rule.created", None, _snapshot(rule))
         installed += 1
     return installed

@@ -40,7 +40,7 @@ from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from recovery_app.db import insert_unless_taken
+from recovery_app.db import forget, insert_unless_taken, per_transaction
 from recovery_app.domain.campaigns import service as campaigns
 from recovery_app.domain.leads import timeline
 from recovery_app.domain.notifications.service import notify_owner
@@ -114,24 +114,52 @@ def evaluate(
         return []
     if event == "reply_keywords" and (message is None or not message.body.strip()):
         return []
-    rules = session.execute(
-        select(TriggerRule)
-        .where(
-            col(TriggerRule.tenant_id) == lead.tenant_id,
-            col(TriggerRule.enabled).is_(True),
-            col(TriggerRule.event) == event,
-        )
-        .order_by(col(TriggerRule.id))
-    ).scalars()
+    if event == "no_open" and lead.created_at > now - OPEN_GRACE:
+        # Only emails older than the grace count, and none of a lead this new can be: every
+        # first-response email would otherwise cost the rule's window query.
+        return []
+    rules = enabled_rules(session, lead.tenant_id, event)
+    if not rules:
+        return []
     fired = []
     session.flush()  # the activity being handled counts
-    for rule in list(rules):
+    for rule in rules:
         evidence = _match(session, rule, lead, now=now, message=message)
         if evidence is not None:
             firing = _fire(session, rule, lead, now=now, evidence=evidence)
             if firing is not None:
                 fired.append(firing)
     return fired
+
+
+def enabled_rules(session: Session, tenant_id: int, event: str) -> list[TriggerRule]:
+    """The office's enabled rules for `event`, read once a transaction (every message a
+    dispatcher batch records asks); trigger_rules forgets them when it changes a rule."""
+
+    def load() -> list[TriggerRule]:
+        return list(
+            session.execute(
+                select(TriggerRule)
+                .where(
+                    col(TriggerRule.tenant_id) == tenant_id,
+                    col(TriggerRule.enabled).is_(True),
+                    col(TriggerRule.event) == event,
+                )
+                .order_by(col(TriggerRule.id))
+            ).scalars()
+        )
+
+    return per_transaction(session, rules_key(tenant_id, event), load)
+
+
+def rules_key(tenant_id: int, event: str) -> tuple[str, int, str]:
+    return ("trigger_rules", tenant_id, event)
+
+
+def forget_rules(session: Session, tenant_id: int) -> None:
+    """After a rule of the office was created, changed or deleted in this transaction."""
+    for event in EVENTS:
+        forget(session, rules_key(tenant_id, event))
 
 
 def evaluate_no_open(session: Session, now: datetime) -> dict[str, int]:

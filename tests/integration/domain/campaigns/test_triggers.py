@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from twilio.request_validator import RequestValidator
 
 from recovery_app.api.app import create_api
@@ -51,8 +51,14 @@ def team(session):
     """An office with an agent, a lead assigned to them and a manager's view."""
     tenant = make_tenant(session)
     agent = make_user(session, tenant, full_name="Ana Agent", phone="+15125550100")
+    # A lead of a month ago: the emails these tests give it are from the days before NOW.
     lead = make_lead(
-        session, tenant, first_name="Maria", assigned_user_id=agent.id, source="portal"
+        session,
+        tenant,
+        first_name="Maria",
+        assigned_user_id=agent.id,
+        source="portal",
+        created_at=NOW - timedelta(days=30),
     )
     timeline.rescore(session, lead, now=NOW)
     return tenant, agent, lead, manager_of(tenant)
@@ -287,6 +293,42 @@ def test_an_email_going_out_checks_no_open_rules(session, team) -> None:
     new = email(session, lead, NOW)
     timeline.record_outbound(session, lead, new, now=NOW)  # what the dispatcher calls
     assert [a.data["action"] for a in fired_activities(session, lead)] == ["pause_nurture"]
+
+
+def test_a_new_leads_first_email_reads_no_rules(session, team) -> None:
+    """No email of a lead younger than the open grace can have aged unopened: recording its
+    first-response email (the dispatcher, per email) skips the rules and their query."""
+    tenant, _, _, manager = team
+    rule(session, manager, event="no_open", threshold=1, action="pause_nurture")
+    lead = make_lead(session, tenant, created_at=NOW - timedelta(minutes=1))
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 (conn, cursor, statement, ...)
+    event.listen(session.get_bind(), "before_cursor_execute", listener)
+    try:
+        assert triggers.evaluate(session, lead, ActivityKind.EMAIL_OUT, now=NOW) == []
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listener)
+    assert statements == []
+    older = make_lead(session, tenant, created_at=NOW - timedelta(days=3))
+    email(session, older, NOW - timedelta(days=2))
+    assert [f.rule_id for f in triggers.evaluate(session, older, ActivityKind.EMAIL_OUT, now=NOW)]
+
+
+def test_rules_changed_in_the_transaction_count_at_once(session, team) -> None:
+    """Rules are read once a transaction; creating, disabling or deleting one forgets that."""
+    _, _, lead, manager = team
+    assert opened(session, lead, NOW) == []  # no rule yet: the empty answer is remembered
+    first = rule(session, manager, threshold=1)
+    assert [f.rule_id for f in opened(session, lead, NOW)] == [first.id]
+    trigger_rules.update_rule(
+        session, viewer=manager, rule_id=first.id, changes={"enabled": False}, now=NOW
+    )
+    later = NOW + timedelta(days=2)  # a new window, where the rule would fire again
+    assert opened(session, lead, later) == []
+    second = rule(session, manager, threshold=1)
+    assert [f.rule_id for f in opened(session, lead, later)] == [second.id]
+    trigger_rules.delete_rule(session, viewer=manager, rule_id=second.id, now=NOW)
+    assert opened(session, lead, later + timedelta(days=2)) == []
 
 
 def test_no_open_waits_for_the_grace_and_yields_to_a_recent_open(session, team) -> None:
