@@ -32,7 +32,7 @@ from recovery_app.messaging import outcomes, repository, senders, wake
 from recovery_app.messaging.channels import Channel as Carrier
 from recovery_app.messaging.channels import Outcome, Outgoing, SendResult, channel_for
 from recovery_app.messaging.outbox import PAUSED_HOLD
-from recovery_app.messaging.pacing import Pacer
+from recovery_app.messaging.pacing import Pacer, Slot
 from recovery_app.messaging.segments import sms_segments
 from recovery_app.messaging.unsubscribe import unsubscribe_url
 from recovery_app.models import (
@@ -64,7 +64,10 @@ def sending_lease() -> timedelta:
 
 
 RECONCILE_AFTER = {Channel.SMS: timedelta(seconds=30), Channel.EMAIL: timedelta(minutes=10)}
-PACING_MAX_WAIT = 1.0
+# A marketing text waits this long at most for its number's slot inside a pass; later slots
+# are waited for in the queue (the dispatcher wakes when the earliest comes). A pass that slept
+# a second for a campaign text held every first response claimed after it for that second.
+PACING_MAX_WAIT = 0.05
 # Recording a provider's answer while the database is away: first wait, longest wait.
 RECORD_RETRY_FIRST = 0.5
 RECORD_RETRY_MAX = 4.0
@@ -139,6 +142,7 @@ class Dispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._stats_lock = threading.Lock()
         self._stale_checked_at: datetime | None = None
+        self._bulk = _BulkTextPace(self.batch_size)
 
     # ------------------------------------------------------------------ one pass
     def run_once(self) -> DispatchStats:
@@ -164,10 +168,15 @@ class Dispatcher:
         transaction fails (a bug in one row must not hold up the others), the batch is done
         again one message at a time, each in its own transactions, as `_process` does."""
         own, now = DispatchStats(), self.clock()
+        bulk_texts = self._bulk.claimable()
         try:
             with session_scope() as session:
                 due = repository.claim_due(
-                    session, now=now, limit=self.batch_size, lease=sending_lease()
+                    session,
+                    now=now,
+                    limit=self.batch_size,
+                    lease=sending_lease(),
+                    bulk_texts=bulk_texts,
                 )
                 loaded = _load_many(session, due)
                 known = _BatchFacts.of(session, loaded.values())
@@ -178,14 +187,20 @@ class Dispatcher:
             logger.exception("dispatching a batch failed; one message at a time instead")
             with session_scope() as session:
                 due = repository.claim_due(
-                    session, now=self.clock(), limit=self.batch_size, lease=sending_lease()
+                    session,
+                    now=self.clock(),
+                    limit=self.batch_size,
+                    lease=sending_lease(),
+                    bulk_texts=bulk_texts,
                 )
             stats.claimed += len(due)
             self._each(self._process, due, stats)
+            self._bulk.after_pass()
             return
         stats.claimed += len(due)
         stats.add(own)
         results = self._map(lambda r: self._send(r, stats), ready)
+        self._bulk.after_pass()
         sent = [(r.message_id, result) for r, result in zip(ready, results, strict=True) if result]
         if not sent:
             return
@@ -234,6 +249,11 @@ class Dispatcher:
         futures = [self._pool.submit(self._guarded, step, i, stats) for i in message_ids]
         for future in futures:
             future.result()
+
+    def bulk_texts_open_in(self) -> float | None:
+        """Seconds until this dispatcher claims marketing texts again, when it waits for a
+        number's slot (`run_forever` wakes then)."""
+        return self._bulk.opens_in()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -376,6 +396,8 @@ class Dispatcher:
             return self._paced_send(ready, stats)
 
     def _paced_send(self, ready: "_Ready", stats: DispatchStats) -> SendResult | None:
+        if ready.kind == Channel.SMS and ready.channel.provider == "sandbox" and not ready.urgent:
+            self._bulk.answered(Slot(True, 0.0))  # not paced: sent as claimed
         if ready.kind == Channel.SMS and ready.channel.provider != "sandbox":
             sender = ready.outgoing.sender or ""
             slot = self.pacer.take(
@@ -384,6 +406,8 @@ class Dispatcher:
                 max_wait=PACING_MAX_WAIT,
                 urgent=ready.urgent,
             )
+            if not ready.urgent:
+                self._bulk.answered(slot)
             if not slot.taken:
                 with session_scope() as session:
                     held = session.get(Message, ready.message_id)
@@ -536,6 +560,49 @@ class _BatchFacts:
     def prior_outbound_sms(self, lead_id: int, message_id: int) -> bool:
         bounds = self.sms_bounds.get(lead_id)
         return bounds is not None and bounds != (message_id, message_id)
+
+
+class _BulkTextPace:
+    """How many marketing texts the next pass claims. A number sends one a second by default,
+    so of a 5,000-text campaign due at once all but a few would be claimed, checked and put
+    back on every pass (each new lead's commit starts one), over and over: at 50 leads/s that
+    churn took most of the CPU. So: after a pass whose texts the pacer turned away, claim none
+    until the earliest slot it named, then as many as the last pass could send; a pass that
+    sent all it claimed doubles the number, up to a batch. Marketing email and everything a
+    person waits for are not limited here. Per dispatcher; the pacer's slots are shared."""
+
+    def __init__(self, most: int):
+        self.most = most
+        self.budget = most
+        self.closed_until = 0.0  # time.time(), as the pacer's slots
+        self._taken = 0
+        self._refused_until: list[float] = []
+        self._lock = threading.Lock()  # sends run on several threads
+
+    def claimable(self) -> int:
+        return self.budget if time.time() >= self.closed_until else 0
+
+    def opens_in(self) -> float | None:
+        """Seconds until marketing texts may be claimed again, if that is still to come."""
+        left = self.closed_until - time.time()
+        return left if left > 0 else None
+
+    def answered(self, slot: "Slot") -> None:
+        with self._lock:
+            if slot.taken:
+                self._taken += 1
+            else:
+                self._refused_until.append(time.time() + slot.wait_seconds)
+
+    def after_pass(self) -> None:
+        with self._lock:
+            taken, refused = self._taken, self._refused_until
+            self._taken, self._refused_until = 0, []
+        if refused:
+            self.budget = max(1, taken)
+            self.closed_until = min(refused)
+        elif taken >= self.budget:
+            self.budget = min(self.most, 2 * self.budget)
 
 
 @dataclass(frozen=True, slots=True)
@@ -693,8 +760,11 @@ async def run_forever(dispatcher: Dispatcher) -> None:
                 stats = DispatchStats()
             if stats.claimed >= dispatcher.batch_size or stats.reconciled:
                 continue  # a full batch: there may be more (a short one took all that was due)
+            # Idle, but woken for the number's next slot when a campaign waits for it.
+            opens_in = dispatcher.bulk_texts_open_in()
+            timeout = IDLE_WAIT_SECONDS if opens_in is None else min(IDLE_WAIT_SECONDS, opens_in)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(signal.wait(), timeout=IDLE_WAIT_SECONDS)
+                await asyncio.wait_for(signal.wait(), timeout=timeout)
     finally:
         wake.detach()
 

@@ -30,6 +30,7 @@ def _claim(
     lease: timedelta,
     bump_attempts: bool,
     urgent_only: bool = False,
+    texts: bool | None = None,
 ) -> list[int]:
     """Atomically take up to `limit` due rows in `status`.
 
@@ -47,6 +48,9 @@ def _claim(
         # Literal, as the partial index's own predicate: a bound parameter would keep the
         # planner from proving the index covers the rows.
         where.append(text(URGENT_SQL))
+    if texts is not None:  # only texts, or everything but texts
+        is_sms = col(Message.channel) == Channel.SMS
+        where.append(is_sms if texts else col(Message.channel) != Channel.SMS)
     due = (
         select(col(Message.id))
         .where(*where)
@@ -75,10 +79,21 @@ def _claim(
     return sorted(i for i in session.execute(stmt).scalars() if i is not None)
 
 
-def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) -> list[int]:
+def claim_due(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+    bulk_texts: int | None = None,
+) -> list[int]:
     """Queued messages whose time has come, marked `sending` with one more attempt: first
     those a person is waiting for (anything but marketing), then the rest by due time, so a
-    new lead's first text never waits behind a campaign that fell due at the same moment."""
+    new lead's first text never waits behind a campaign that fell due at the same moment.
+    `bulk_texts`: at most this many marketing texts (what the numbers' pacing can send now;
+    None: no such limit). Claiming more only to put them back costs a guard check and a
+    transaction each, and a campaign of thousands due at once would be taken round and round
+    by every pass."""
     urgent = _claim(
         session,
         status=MessageStatus.QUEUED,
@@ -90,6 +105,16 @@ def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) 
     )
     if len(urgent) >= limit:
         return urgent
+    if bulk_texts is None:
+        rest = _claim(
+            session,
+            status=MessageStatus.QUEUED,
+            now=now,
+            limit=limit - len(urgent),
+            lease=lease,
+            bump_attempts=True,
+        )
+        return sorted(urgent + rest)
     rest = _claim(
         session,
         status=MessageStatus.QUEUED,
@@ -97,7 +122,19 @@ def claim_due(session: Session, *, now: datetime, limit: int, lease: timedelta) 
         limit=limit - len(urgent),
         lease=lease,
         bump_attempts=True,
+        texts=False,
     )
+    room = min(limit - len(urgent) - len(rest), bulk_texts)
+    if room > 0:
+        rest += _claim(
+            session,
+            status=MessageStatus.QUEUED,
+            now=now,
+            limit=room,
+            lease=lease,
+            bump_attempts=True,
+            texts=True,
+        )
     return sorted(urgent + rest)
 
 

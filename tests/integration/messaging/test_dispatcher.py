@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 from recovery_app.db import session_scope
 from recovery_app.domain.compliance.suppression import is_suppressed
 from recovery_app.messaging import repository
-from recovery_app.messaging.dispatcher import MAX_ATTEMPTS
+from recovery_app.messaging.dispatcher import MAX_ATTEMPTS, DispatchStats
 from recovery_app.models import (
     Activity,
     Channel,
@@ -552,6 +552,34 @@ def test_first_responses_never_wait_behind_a_campaign_at_the_default_pace(
     assert len(firsts) == 60, took
     assert took < 5
     assert len(bulk_sent) <= took + 2  # the bulk kept its pace
+
+
+def test_a_campaign_waiting_for_its_numbers_pace_is_not_claimed_round_and_round(
+    office, providers, monkeypatch
+) -> None:
+    """At the default pace (1 text/s from the number) a campaign of 400 texts falls due. A pass
+    used to claim a batch of them, check each against the guard, sleep up to a second for the
+    one the number could send (the first texts claimed after it waited that second too) and
+    put the rest back, each in a transaction. Now passes do not sleep for the campaign and
+    claim about what the number can send: the texts turned away stay about two a second."""
+    from recovery_app.settings import reload_settings
+
+    monkeypatch.delenv("SMS_PER_SECOND_PER_NUMBER")  # the default, not the fixture's 0
+    reload_settings()
+    with session_scope() as session:
+        for lead in _texting_leads(session, office, first=5000, count=400):
+            session.add(_queued(office, lead, MessageCategory.MARKETING, "Spring open houses!"))
+    office.clock.advance(seconds=1)
+    total, passes, started = DispatchStats(), 0, time.monotonic()
+    while time.monotonic() - started < 4:
+        total.add(office.dispatcher.run_once())
+        passes += 1
+    took = time.monotonic() - started
+    sent = len(providers.twilio.messages)
+    assert passes > 20  # passes ran all along (a busy server's commits start them)
+    assert took - 1 <= sent <= took + 2  # the number's pace
+    # Turned away: about two a second (a pass that sent all it claimed tries one more).
+    assert total.claimed - sent <= 3 * took + 3, (total.claimed, sent, passes)
 
 
 def _queued(office, lead: Lead, category: MessageCategory, body: str) -> Message:
