@@ -564,9 +564,9 @@ class _BatchFacts:
 
 class _BulkTextPace:
     """How many marketing texts the next pass claims. A number sends one a second by default,
-    so of a 5,000-text campaign due at once all but a few would be claimed, checked and put
-    back on every pass (each new lead's commit starts one), over and over: at 50 leads/s that
-    churn took most of the CPU. So: after a pass whose texts the pacer turned away, claim none
+    so of a 5,000-text campaign due at once a pass used to claim a batch, check each against
+    the guard and put back all but the one the number could send, a transaction each, on
+    every pass of every worker. So: after a pass whose texts the pacer turned away, claim none
     until the earliest slot it named, then as many as the last pass could send; a pass that
     sent all it claimed doubles the number, up to a batch. Marketing email and everything a
     person waits for are not limited here. Per dispatcher; the pacer's slots are shared."""
