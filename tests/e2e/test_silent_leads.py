@@ -54,10 +54,12 @@ def test_filter_then_enroll_all_matching(app: DemoApp, page: Page) -> None:
 
     # They are in the campaign now: the "in no campaign" view of them is empty...
     expect(page.locator("#silent-empty")).to_be_visible()
-    # ...and the campaign's view lists them with their planned first step.
+    # ...and the campaign's view lists them with their planned step: the first, or the second
+    # when the nurture sweep (every 60 s, at its default) already sent the first one (a run
+    # on CI showed "Email 2/3" when the sweep fell between the enrolment and this check).
     _pick(page, "#filter-campaign", "7-day silent recovery")
     expect(page.locator(".next-planned").first).to_have_text(
-        re.compile(r"^(SMS|Email) 1/\d+ of 7-day silent recovery$")
+        re.compile(r"^(SMS|Email) [12]/\d+ of 7-day silent recovery$")
     )
     assert _total(page) >= matching
 
