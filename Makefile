@@ -120,6 +120,7 @@ bench: install-test
 	$(BIN)/python -m bench.dispatcher
 	$(BIN)/python -m bench.intake
 	$(BIN)/python -m bench.speed_to_lead
+	$(BIN)/python -m bench.lead_cost
 	$(BIN)/python -m bench.silence
 	$(BIN)/python -m bench.recovery
 	$(BIN)/python -m bench.workspace
