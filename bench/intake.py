@@ -166,6 +166,15 @@ def start_providers():
     return providers, process, twilio_url, sendgrid_url
 
 
+def stop_providers(providers, process=None) -> None:
+    """Stop the fake providers' servers (the child answers once they are down); with the
+    process, wait for it to exit too."""
+    providers.send("stop")
+    providers.recv()
+    if process is not None:
+        process.join(timeout=10)
+
+
 def production_workers() -> int:
     """The server's workers: the app's own rule (GRANIAN_WORKERS, else CPUs + 1 with Redis),
     as `reflex run --env prod` applies it through rxconfig."""
@@ -545,14 +554,12 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
             if args.steady_only:
-                providers.send("stop")
-                providers.recv()
+                stop_providers(providers)
     print("  floor")
     floor_best, floor_steps = _floor(workers, zone, rates, args.step_seconds)
     report["floor"] = {"max_sustained_per_second": floor_best, "steps": floor_steps}
     report["fraction_of_floor"] = round(best / floor_best, 3) if floor_best else None
-    providers.send("stop")
-    providers.recv()
+    stop_providers(providers)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(

@@ -32,7 +32,7 @@ from typing import Any
 
 from bench import speed_to_lead as stl
 from bench.common import fresh_database, machine, reference_ms, save
-from bench.intake import _midday_zone, start_providers
+from bench.intake import _midday_zone, start_providers, stop_providers
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "lead_cost.json"
@@ -122,9 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
     finally:
-        providers.send("stop")
-        providers.recv()
-        provider_process.join(timeout=10)
+        stop_providers(providers, provider_process)
     save(RESULTS, report)
     return 0
 

@@ -44,7 +44,7 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.common import fresh_database, machine, migrate, reference_ms, save
-from bench.intake import _midday_zone, _quantile, start_providers
+from bench.intake import _midday_zone, _quantile, start_providers, stop_providers
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "speed_to_lead.json"
@@ -458,9 +458,7 @@ def main(argv: list[str] | None = None) -> int:
                 "TWILIO_FROM_NUMBERS": f"{args.drain_pool - 1} more shared numbers"
             }
     finally:
-        providers.send("stop")
-        providers.recv()
-        provider_process.join(timeout=10)
+        stop_providers(providers, provider_process)
     save(RESULTS, report)
     return 0
 

@@ -46,6 +46,7 @@ from bench.intake import (
     production_workers,
     speed_to_lead,
     start_providers,
+    stop_providers,
 )
 from bench.peers.systems import (
     N8N_HOME,
@@ -315,8 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     system.stop()
     finally:
-        providers.send("stop")
-        providers.recv()
+        stop_providers(providers)
     report["load_average_at_end"] = _load()
     report["run_seconds"] = round(time.monotonic() - started)
     report["n8n_home"] = str(N8N_HOME)
